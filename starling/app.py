@@ -1,0 +1,157 @@
+"""The Starlette application: routes, lifespan and the GraphQL endpoint.
+
+Routes: ``/graphql`` (GraphiQL in a browser, queries over HTTP, subscriptions over
+WebSocket), ``/healthz`` (the process answers), ``/readyz`` (MongoDB and Redis answer),
+``/metrics`` (Prometheus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from starling.config import Settings, get_settings
+from starling.resolvers.context import RequestContext
+from starling.resolvers.tokens import restore_revocations
+from starling.schema import schema
+from starling.store.mongo import Mongo
+from starling.store.services import Services
+from starling.workers.settings import build_worker
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_SECONDS = 2.0
+
+
+class StarlingGraphQL(GraphQL):
+    """Strawberry's ASGI view with Starling's context and error shape."""
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> RequestContext:
+        return RequestContext(
+            services=request.app.state.services,
+            authorization=request.headers.get("authorization"),
+            request=request,
+            response=response,
+        )
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            # Malformed JSON, a missing query, a wrong method: still a GraphQL error body.
+            response = bad_request(exc.reason, exc.status_code)
+        await response(scope, receive, send)
+
+
+def bad_request(message: str, status_code: int = 400) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    checks: dict[str, str] = {}
+    for name, probe in (("mongodb", services.mongo.ping()), ("redis", services.redis.ping())):
+        try:
+            await asyncio.wait_for(probe, READY_TIMEOUT_SECONDS)
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means "not ready", whatever its kind
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/graphql")
+
+
+StartupHook = Callable[[Services], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings, *, mongo: Mongo | None = None, on_ready: Sequence[StartupHook] = ()
+) -> Starlette:
+    """The ASGI app. ``settings.redis_url`` and ``settings.token_secret`` must be set (the
+    CLI fills them in for ``starling dev``); ``mongo`` lets a caller share an embedded
+    engine with other components of the same process; ``on_ready`` hooks run once the
+    services are open (demo seeding)."""
+    if settings.redis_url is None or settings.token_secret is None:
+        raise ValueError("create_app needs settings.redis_url and settings.token_secret")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        assert settings.redis_url is not None
+        services = await Services.open(settings, settings.redis_url, mongo=mongo)
+        app.state.services = services
+        await restore_revocations(services)
+        worker_task: asyncio.Task[Any] | None = None
+        worker = None
+        if settings.run_worker_in_process:
+            worker = build_worker(services, settings)
+            worker_task = asyncio.create_task(worker.async_run(), name="arq-worker")
+        for hook in on_ready:
+            await hook(services)
+        log.info(
+            "Starling ready: MongoDB %s, Redis %s, worker %s",
+            "embedded (mongomock)" if services.mongo.embedded else "server",
+            settings.redis_url,
+            "in-process" if worker else "external (`starling worker`)",
+        )
+        try:
+            yield
+        finally:
+            if worker is not None and worker_task is not None:
+                await worker.close()
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            await services.close(close_mongo=mongo is None)
+
+    graphql = StarlingGraphQL(schema, keep_alive=True, keep_alive_interval=15)
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """The factory ``starling serve`` hands to uvicorn (one call per worker process)."""
+    return create_app(get_settings())

@@ -1,0 +1,95 @@
+"""Settings: every knob Starling has, read once from the environment.
+
+Each field maps to the upper-case environment variable of the same name
+(``timeline_max`` <- ``TIMELINE_MAX``). The README lists them all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- datastores -------------------------------------------------------------------
+    mongodb_url: str | None = Field(
+        default=None, description="MongoDB URL; unset = the embedded in-process engine."
+    )
+    mongodb_db: str = Field(default="starling", description="MongoDB database name.")
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset = a private redis-server started in-process."
+    )
+    redis_key_prefix: str = Field(
+        default="st:", description="Prefix of every Redis key, so Starling can share a database."
+    )
+    queue_name: str = Field(default="starling:queue", description="arq queue name.")
+
+    # --- public surface ---------------------------------------------------------------
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base of share links (Tweet.url).")
+    host: str = Field(default="127.0.0.1", description="Bind address of `starling dev/serve`.")
+    port: int = Field(default=8000, description="Port of `starling dev/serve`.")
+
+    # --- auth -------------------------------------------------------------------------
+    token_secret: str | None = Field(
+        default=None,
+        description="HMAC secret for access tokens; required in production, generated in dev.",
+    )
+    token_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Access token lifetime.")
+    argon2_time_cost: int = Field(default=2, description="argon2id iterations.")
+    argon2_memory_cost_kib: int = Field(default=19 * 1024, description="argon2id memory (KiB).")
+
+    # --- timelines --------------------------------------------------------------------
+    timeline_max: int = Field(default=800, description="Home timeline length kept in Redis.")
+    author_tweets_max: int = Field(
+        default=200, description="Recent tweets kept per author in Redis (merges, celebrities)."
+    )
+    celebrity_followers: int = Field(
+        default=10_000, description="Authors with more followers are merged at read time."
+    )
+    timeline_ttl_seconds: int = Field(
+        default=14 * 24 * 3600,
+        description="Idle home timelines expire after this long and are rebuilt on next read.",
+    )
+    rebuild_lock_seconds: int = Field(default=30, description="How long a timeline rebuild holds its lock.")
+    tweet_cache_ttl_seconds: int = Field(
+        default=24 * 3600, description="Hydration cache lifetime of a tweet blob."
+    )
+
+    # --- fan-out ----------------------------------------------------------------------
+    fanout_batch_size: int = Field(default=1000, description="Followers read and written per Redis pipeline.")
+    fanout_batches_per_job: int = Field(
+        default=20, description="Batches one fan-out job handles before it enqueues the rest."
+    )
+    outbox_repair_after_seconds: int = Field(
+        default=30,
+        description="A tweet still marked for fan-out this long after posting is repaired.",
+    )
+
+    # --- API limits -------------------------------------------------------------------
+    page_size_max: int = Field(default=100, description="Largest `first` a connection accepts.")
+    text_max: int = Field(default=280, description="Longest tweet or comment, in characters.")
+
+    # --- processes --------------------------------------------------------------------
+    worker_id: int | None = Field(
+        default=None,
+        ge=0,
+        le=1023,
+        description="Snowflake worker number (0-1023); unset = allocated from Redis per process.",
+    )
+    run_worker_in_process: bool = Field(
+        default=False, description="Run the arq worker inside the API process (set by `dev`)."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @property
+    def embedded_mongo(self) -> bool:
+        return self.mongodb_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

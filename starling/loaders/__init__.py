@@ -1,0 +1,43 @@
+"""Per-request DataLoaders: a fresh set for each request, so nothing leaks between viewers."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from starling.loaders.documents import EdgeExistsLoader, TweetLoader, UserLoader
+from starling.store.services import Services
+
+
+class Loaders:
+    """Created lazily: a request only pays for the loaders it touches."""
+
+    def __init__(self, services: Services, viewer_id: int | None) -> None:
+        self._services = services
+        self._viewer_id = viewer_id
+
+    @cached_property
+    def users(self) -> UserLoader:
+        return UserLoader(self._services)
+
+    @cached_property
+    def tweets(self) -> TweetLoader:
+        return TweetLoader(self._services)
+
+    @cached_property
+    def viewer_follows(self) -> EdgeExistsLoader:
+        """user ID -> does the viewer follow them (viewer must be signed in)."""
+        return EdgeExistsLoader(
+            self._services.db.follows, "follower_id", self._require_viewer(), "followee_id"
+        )
+
+    @cached_property
+    def follows_viewer(self) -> EdgeExistsLoader:
+        """user ID -> do they follow the viewer."""
+        return EdgeExistsLoader(
+            self._services.db.follows, "followee_id", self._require_viewer(), "follower_id"
+        )
+
+    def _require_viewer(self) -> int:
+        if self._viewer_id is None:
+            raise RuntimeError("viewer loaders need a signed-in viewer")
+        return self._viewer_id

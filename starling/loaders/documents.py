@@ -1,0 +1,86 @@
+"""Loaders that turn IDs into documents, one batch per tick of the event loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiodataloader import DataLoader
+
+from starling.store.documents import decode_tweet, encode_tweet
+from starling.store.services import Services
+
+Doc = dict[str, Any]
+
+
+def _in_key_order(keys: Sequence[int], docs: list[Doc]) -> list[Doc | None]:
+    by_id = {doc["_id"]: doc for doc in docs}
+    return [by_id.get(key) for key in keys]
+
+
+class UserLoader(DataLoader[int, Doc | None]):
+    """Users by ID: one ``$in`` query per batch."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self._services = services
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Doc | None]:
+        docs = await self._services.db.users.find(
+            {"_id": {"$in": list(keys)}}, {"password_hash": 0}
+        ).to_list()
+        return _in_key_order(keys, docs)
+
+
+class TweetLoader(DataLoader[int, Doc | None]):
+    """Live (not deleted) tweets by ID: one Redis ``MGET`` of cached blobs, then one
+    MongoDB ``$in`` for the misses, which are written back to the cache in one pipeline."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self._services = services
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Doc | None]:
+        services = self._services
+        blobs = await services.redis.mget([services.keys.tweet(key) for key in keys])
+        found: dict[int, Doc] = {}
+        missing: list[int] = []
+        for key, blob in zip(keys, blobs, strict=True):
+            if blob is None:
+                missing.append(key)
+            else:
+                found[key] = decode_tweet(blob)
+        if missing:
+            docs = await services.db.tweets.find(
+                {"_id": {"$in": missing}, "deleted": {"$ne": True}}
+            ).to_list()
+            if docs:
+                ttl = services.settings.tweet_cache_ttl_seconds
+                async with services.redis.pipeline(transaction=False) as pipe:
+                    for doc in docs:
+                        pipe.set(services.keys.tweet(doc["_id"]), encode_tweet(doc), ex=ttl)
+                    await pipe.execute()
+            for doc in docs:
+                found[doc["_id"]] = decode_tweet(encode_tweet(doc))
+        return [found.get(key) for key in keys]
+
+
+class EdgeExistsLoader(DataLoader[int, bool]):
+    """Whether an edge document exists from a fixed node to each key, in one query.
+
+    ``EdgeExistsLoader(follows, "follower_id", viewer, "followee_id")`` answers "does the
+    viewer follow user X?" for every X on a page at once.
+    """
+
+    def __init__(self, collection: Any, fixed_field: str, fixed_value: int, key_field: str):
+        super().__init__()
+        self._collection = collection
+        self._fixed = {fixed_field: fixed_value}
+        self._key_field = key_field
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[bool]:
+        docs = await self._collection.find(
+            {**self._fixed, self._key_field: {"$in": list(keys)}}, {self._key_field: 1}
+        ).to_list()
+        present = {doc[self._key_field] for doc in docs}
+        return [key in present for key in keys]

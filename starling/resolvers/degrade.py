@@ -1,0 +1,26 @@
+"""Degrading gracefully when Redis is unreachable.
+
+MongoDB is the source of truth; Redis holds derived state. A write therefore succeeds once
+MongoDB has it, and the Redis side-effects that follow are best effort: when they fail the
+write is still durable and a repair path (the outbox, a timeline rebuild) catches up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def best_effort(what: str, awaitable: Awaitable[T]) -> T | None:
+    try:
+        return await awaitable
+    except (RedisError, OSError) as exc:
+        log.warning("%s deferred to repair: Redis unavailable (%s)", what, exc)
+        return None

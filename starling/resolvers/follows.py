@@ -1,0 +1,140 @@
+"""Following and unfollowing, and the follower graph's pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from starling.resolvers.context import RequestContext
+from starling.resolvers.degrade import best_effort
+from starling.resolvers.errors import BadUserInput, NotFound
+from starling.resolvers.pagination import Page, check_first, find_page
+from starling.resolvers.tweets import LIVE
+from starling.store.documents import utcnow
+from starling.store.ids import parse_id
+from starling.store.services import Services
+
+Doc = dict[str, Any]
+
+
+async def _target(ctx: RequestContext, user_id: str, viewer_id: int) -> Doc:
+    try:
+        target_id = parse_id(user_id)
+    except ValueError:
+        raise BadUserInput(f"{user_id!r} is not a user ID.") from None
+    if target_id == viewer_id:
+        raise BadUserInput("You cannot follow yourself.")
+    user = await ctx.services.db.users.find_one({"_id": target_id}, {"_id": 1})
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+async def _fresh_user(services: Services, user_id: int) -> Doc:
+    user = await services.db.users.find_one({"_id": user_id}, {"password_hash": 0})
+    assert user is not None
+    return user
+
+
+async def recent_tweet_ids(services: Services, author_id: int) -> list[int]:
+    """The author's newest tweets, as many as a home timeline holds."""
+    docs = (
+        await services.db.tweets.find({"author_id": author_id, **LIVE}, {"_id": 1})
+        .sort("_id", -1)
+        .limit(services.settings.timeline_max)
+        .to_list()
+    )
+    return [doc["_id"] for doc in docs]
+
+
+async def _change_timeline(services: Services, follower_id: int, followee_id: int, add: bool) -> None:
+    """Merge the followee's recent tweets into the follower's timeline, or take them out.
+
+    Done in the request, not a job: it is bounded (one index scan, one pipeline) and the
+    follower sees the change on their very next read."""
+    tweet_ids = await recent_tweet_ids(services, followee_id)
+    if not tweet_ids:
+        return
+    timeline = [services.keys.home_timeline(follower_id)]
+    async with services.redis.pipeline(transaction=False) as pipe:
+        if add:
+            services.timelines.add_to_timelines(pipe, timeline, tweet_ids)
+        else:
+            services.timelines.remove_from_timelines(pipe, timeline, tweet_ids)
+        await pipe.execute()
+
+
+async def _invalidate_timeline(services: Services, user_id: int) -> None:
+    """When a merge fails half-way, drop the timeline: the next read rebuilds it whole."""
+    await best_effort("timeline invalidation", services.redis.delete(services.keys.home_timeline(user_id)))
+
+
+async def follow(ctx: RequestContext, user_id: str) -> Doc:
+    viewer = await ctx.require_viewer()
+    services = ctx.services
+    target = await _target(ctx, user_id, viewer.user_id)
+    edge = {"_id": services.ids.next_id(), "follower_id": viewer.user_id,
+            "followee_id": target["_id"], "created_at": utcnow()}  # fmt: skip
+    try:
+        await services.db.follows.insert_one(edge)
+    except DuplicateKeyError:
+        return await _fresh_user(services, target["_id"])  # already following: idempotent
+    await _adjust_counts(services, viewer.user_id, target["_id"], 1)
+    merged = await best_effort(
+        "follow merge", _change_timeline(services, viewer.user_id, target["_id"], add=True)
+    )
+    if merged is None:
+        await _invalidate_timeline(services, viewer.user_id)
+    return await _fresh_user(services, target["_id"])
+
+
+async def unfollow(ctx: RequestContext, user_id: str) -> Doc:
+    viewer = await ctx.require_viewer()
+    services = ctx.services
+    target = await _target(ctx, user_id, viewer.user_id)
+    result = await services.db.follows.delete_one(
+        {"follower_id": viewer.user_id, "followee_id": target["_id"]}
+    )
+    if result.deleted_count:
+        await _adjust_counts(services, viewer.user_id, target["_id"], -1)
+        removed = await best_effort(
+            "unfollow purge", _change_timeline(services, viewer.user_id, target["_id"], add=False)
+        )
+        if removed is None:
+            await _invalidate_timeline(services, viewer.user_id)
+    return await _fresh_user(services, target["_id"])
+
+
+async def _adjust_counts(services: Services, follower_id: int, followee_id: int, delta: int) -> None:
+    await services.db.users.update_one({"_id": follower_id}, {"$inc": {"following_count": delta}})
+    await services.db.users.update_one({"_id": followee_id}, {"$inc": {"followers_count": delta}})
+
+
+async def followed_ids(services: Services, user_id: int) -> list[int]:
+    docs = await services.db.follows.find({"follower_id": user_id}, {"followee_id": 1}).to_list()
+    return [doc["followee_id"] for doc in docs]
+
+
+async def _user_page(
+    ctx: RequestContext, query: Doc, user_field: str, first: int | None, after: str | None
+) -> Page[Doc]:
+    first = check_first(first, ctx.services.settings.page_size_max)
+    edges = await find_page(ctx.services.db.follows, query, first, after)
+    users = await (await ctx.loaders()).users.load_many([e[user_field] for e in edges.items])
+    rows = [(pos, user) for pos, user in zip(edges.positions, users, strict=True) if user]
+    return Page(
+        items=[user for _, user in rows],
+        positions=[pos for pos, _ in rows],
+        has_next_page=edges.has_next_page,
+    )
+
+
+async def followers(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
+    """Newest followers first."""
+    return await _user_page(ctx, {"followee_id": user_id}, "follower_id", first, after)
+
+
+async def following(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
+    """Most recently followed first."""
+    return await _user_page(ctx, {"follower_id": user_id}, "followee_id", first, after)

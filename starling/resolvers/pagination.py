@@ -1,0 +1,99 @@
+"""Opaque cursors and pages.
+
+Every connection in Starling is ordered by a snowflake ``_id`` (of a tweet, a follow, a
+like, a comment...), so a cursor is that ID, versioned and base64-encoded: opaque to
+clients, stable while new items arrive (the next page starts strictly after it, whatever
+was inserted before it), and cheap to turn into an index range.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from starling.resolvers.errors import BadUserInput
+from starling.store.ids import parse_id
+
+T = TypeVar("T")
+
+_PREFIX = "v1:"
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"{_PREFIX}{position}".encode()).decode().rstrip("=")
+
+
+def after_position(after: str | None) -> int | None:
+    """The position a page starts after; anything but a string (null, unset) means the start."""
+    return decode_cursor(after) if isinstance(after, str) else None
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+        if not text.startswith(_PREFIX):
+            raise ValueError(text)
+        return parse_id(text[len(_PREFIX) :])
+    except (ValueError, UnicodeError, binascii.Error):
+        raise BadUserInput(f"`after` is not a cursor this API issued: {cursor!r}.") from None
+
+
+DEFAULT_FIRST = 20
+
+
+def check_first(first: int | None, maximum: int) -> int:
+    """``first`` of a connection; an explicit null means the default."""
+    if first is None:
+        return DEFAULT_FIRST
+    if not 1 <= first <= maximum:
+        raise BadUserInput(f"`first` must be between 1 and {maximum}, got {first}.")
+    return first
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a connection: items with their cursor positions."""
+
+    items: list[T]
+    positions: list[int]
+    has_next_page: bool
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[int, T]], first: int) -> Page[T]:
+        """Build from ``first + 1`` rows fetched newest/oldest-first: the extra row only
+        tells whether another page exists."""
+        kept = rows[:first]
+        return cls(
+            items=[item for _, item in kept],
+            positions=[position for position, _ in kept],
+            has_next_page=len(rows) > first,
+        )
+
+
+async def find_page(
+    collection: Any,
+    query: dict[str, Any],
+    first: int,
+    after: str | None,
+    *,
+    newest_first: bool = True,
+    projection: dict[str, Any] | None = None,
+) -> Page[dict[str, Any]]:
+    """A page of ``collection`` ordered by ``_id``, continuing strictly after ``after``.
+
+    Uses one index range scan; ``first + 1`` documents are read to learn whether more
+    follow."""
+    query = dict(query)
+    position = after_position(after)
+    if position is not None:
+        query["_id"] = {"$lt" if newest_first else "$gt": position}
+    docs = (
+        await collection.find(query, projection)
+        .sort("_id", -1 if newest_first else 1)
+        .limit(first + 1)
+        .to_list()
+    )
+    return Page.from_rows([(doc["_id"], doc) for doc in docs], first)

@@ -1,0 +1,66 @@
+"""Input rules of DESIGN.md §5 and what Starling reads out of a tweet's text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from starling.resolvers.errors import BadUserInput
+
+HANDLE_RE = re.compile(r"[A-Za-z0-9_]{1,15}")
+PASSWORD_MIN = 8
+DISPLAY_NAME_MAX = 50
+BIO_MAX = 160
+
+# A hashtag starts after a non-word character (so "a#b" is not one) and is word characters;
+# a mention is an @ followed by a handle.
+_HASHTAG_RE = re.compile(r"(?<![\w#])#(\w{1,100})")
+_MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_])")
+
+
+def _has_control_characters(text: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+def clean_text(text: str, maximum: int, what: str = "Text") -> str:
+    """Tweet and comment text: NFC, trimmed, 1..maximum characters, no control characters
+    but newline."""
+    cleaned = unicodedata.normalize("NFC", text).strip()
+    if not cleaned:
+        raise BadUserInput(f"{what} cannot be empty.")
+    if len(cleaned) > maximum:
+        raise BadUserInput(f"{what} is {len(cleaned)} characters; the limit is {maximum}.")
+    if _has_control_characters(cleaned, allowed="\n"):
+        raise BadUserInput(f"{what} cannot contain control characters (newlines are fine).")
+    return cleaned
+
+
+def clean_handle(handle: str) -> str:
+    if not HANDLE_RE.fullmatch(handle):
+        raise BadUserInput("A handle is 1 to 15 letters, digits or underscores.")
+    return handle
+
+
+def check_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN:
+        raise BadUserInput(f"A password needs at least {PASSWORD_MIN} characters.")
+    return password
+
+
+def clean_profile_field(value: str, maximum: int, what: str) -> str:
+    cleaned = unicodedata.normalize("NFC", value).strip()
+    if len(cleaned) > maximum:
+        raise BadUserInput(f"{what} is {len(cleaned)} characters; the limit is {maximum}.")
+    if _has_control_characters(cleaned, allowed="\n" if what == "Bio" else ""):
+        raise BadUserInput(f"{what} cannot contain control characters.")
+    return cleaned
+
+
+def hashtags_in(text: str) -> list[str]:
+    """Distinct hashtags, lower-cased, in order of appearance."""
+    return list(dict.fromkeys(tag.lower() for tag in _HASHTAG_RE.findall(text)))
+
+
+def mentioned_handles(text: str) -> list[str]:
+    """Distinct mentioned handles, lower-cased, in order of appearance."""
+    return list(dict.fromkeys(handle.lower() for handle in _MENTION_RE.findall(text)))

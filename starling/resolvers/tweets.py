@@ -1,0 +1,133 @@
+"""Posting, deleting and reading tweets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starling.resolvers.context import RequestContext
+from starling.resolvers.degrade import best_effort
+from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
+from starling.resolvers.pagination import Page, check_first, find_page
+from starling.resolvers.text import clean_text, hashtags_in, mentioned_handles
+from starling.store.documents import encode_tweet, utcnow
+from starling.store.ids import parse_id
+from starling.store.queue import FANOUT_TWEET, RETRACT_TWEET, enqueue
+from starling.store.services import Services
+
+Doc = dict[str, Any]
+
+LIVE = {"deleted": {"$ne": True}}
+
+
+def parse_tweet_id(value: str) -> int:
+    try:
+        return parse_id(value)
+    except ValueError:
+        raise BadUserInput(f"{value!r} is not a tweet ID.") from None
+
+
+async def _mention_ids(services: Services, text: str, author_id: int) -> list[int]:
+    handles = mentioned_handles(text)
+    if not handles:
+        return []
+    users = await services.db.users.find(
+        {"handle_lower": {"$in": handles}}, {"_id": 1, "handle_lower": 1}
+    ).to_list()
+    by_handle = {user["handle_lower"]: user["_id"] for user in users}
+    return [by_handle[h] for h in handles if h in by_handle and by_handle[h] != author_id]
+
+
+async def publish(services: Services, doc: Doc) -> None:
+    """Make a tweet durable, then visible.
+
+    The MongoDB insert carries ``fanout_pending`` (the outbox marker): until the fan-out job
+    clears it, the worker's repair cron re-enqueues the job. So a crash, a Redis outage or
+    a lost job after the insert delays delivery but never loses the tweet.
+    """
+    doc["fanout_pending"] = True
+    await services.db.tweets.insert_one(doc)
+    await services.db.users.update_one({"_id": doc["author_id"]}, {"$inc": {"tweets_count": 1}})
+    await best_effort(f"delivery of tweet {doc['_id']}", _deliver_now(services, doc))
+
+
+async def _deliver_now(services: Services, doc: Doc) -> None:
+    keys = services.keys
+    author_id = doc["author_id"]
+    async with services.redis.pipeline(transaction=False) as pipe:
+        pipe.set(keys.tweet(doc["_id"]), encode_tweet(doc), ex=services.settings.tweet_cache_ttl_seconds)
+        # The author sees their own tweet at once; followers get it from the fan-out job.
+        services.timelines.add_to_timelines(pipe, [keys.home_timeline(author_id)], [doc["_id"]])
+        services.timelines.add_author_tweet(pipe, keys.author_tweets(author_id), doc["_id"])
+        await pipe.execute()
+    await enqueue(services.queue, FANOUT_TWEET, doc["_id"], 0, job_id=f"fanout:{doc['_id']}")
+
+
+def new_tweet_document(services: Services, author_id: int, text: str, mention_ids: list[int]) -> Doc:
+    return {
+        "_id": services.ids.next_id(),
+        "author_id": author_id,
+        "text": text,
+        "created_at": utcnow(),
+        "hashtags": hashtags_in(text),
+        "mention_ids": mention_ids,
+        "like_count": 0,
+        "comment_count": 0,
+        "retweet_count": 0,
+    }
+
+
+async def post_tweet(ctx: RequestContext, text: str) -> Doc:
+    viewer = await ctx.require_viewer()
+    services = ctx.services
+    text = clean_text(text, services.settings.text_max, "Tweet text")
+    mention_ids = await _mention_ids(services, text, viewer.user_id)
+    doc = new_tweet_document(services, viewer.user_id, text, mention_ids)
+    await publish(services, doc)
+    return doc
+
+
+async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
+    viewer = await ctx.require_viewer()
+    services = ctx.services
+    tid = parse_tweet_id(tweet_id)
+    doc = await services.db.tweets.find_one({"_id": tid, **LIVE}, {"author_id": 1})
+    if doc is None:
+        raise NotFound(f"No tweet {tweet_id}.")
+    if doc["author_id"] != viewer.user_id:
+        raise Forbidden("You can only delete your own tweets.")
+    await retract(services, tid, viewer.user_id)
+    return True
+
+
+async def retract(services: Services, tweet_id: int, author_id: int) -> None:
+    """Soft-delete a tweet and take it out of every feed.
+
+    Reads stop showing it at once (hydration skips deleted tweets); the job then removes
+    the ID from followers' timelines so the space is reclaimed."""
+    result = await services.db.tweets.update_one(
+        {"_id": tweet_id, **LIVE}, {"$set": {"deleted": True, "deleted_at": utcnow()}}
+    )
+    if result.modified_count:
+        await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
+    await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))
+
+
+async def _retract_now(services: Services, tweet_id: int, author_id: int) -> None:
+    keys = services.keys
+    async with services.redis.pipeline(transaction=False) as pipe:
+        pipe.delete(keys.tweet(tweet_id))
+        services.timelines.remove_from_timelines(
+            pipe, [keys.home_timeline(author_id), keys.author_tweets(author_id)], [tweet_id]
+        )
+        await pipe.execute()
+    await enqueue(services.queue, RETRACT_TWEET, tweet_id, 0, job_id=f"retract:{tweet_id}")
+
+
+async def get_tweet(ctx: RequestContext, tweet_id: str) -> Doc | None:
+    tid = parse_tweet_id(tweet_id)
+    return await (await ctx.loaders()).tweets.load(tid)
+
+
+async def user_tweets(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
+    first = check_first(first, ctx.services.settings.page_size_max)
+    return await find_page(ctx.services.db.tweets, {"author_id": user_id, **LIVE}, first, after)

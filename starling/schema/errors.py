@@ -1,0 +1,53 @@
+"""Every error a client sees carries ``extensions.code`` and a message a person can act on.
+
+- Domain errors (``resolvers.errors``) keep their message and code.
+- Errors GraphQL itself raises before running anything (syntax, unknown field, a variable
+  of the wrong type) are the client's: ``BAD_USER_INPUT``.
+- Anything else is a bug: logged with its traceback, shown as ``INTERNAL_SERVER_ERROR``
+  with no detail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from starling.resolvers.errors import StarlingError
+
+log = logging.getLogger("starling.errors")
+
+INTERNAL_MESSAGE = "Something went wrong on our side; it has been logged."
+
+
+def coded_error(message: str, code: str, source: GraphQLError | None = None) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=source.nodes if source else None,
+        source=source.source if source else None,
+        positions=source.positions if source else None,
+        path=source.path if source else None,
+        extensions={"code": code},
+    )
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, StarlingError):
+        return coded_error(original.message, original.code, error)
+    if original is None or isinstance(original, GraphQLError):
+        if error.extensions and "code" in error.extensions:
+            return error
+        return coded_error(error.message, "BAD_USER_INPUT", error)
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return coded_error(INTERNAL_MESSAGE, "INTERNAL_SERVER_ERROR", error)
+
+
+class ErrorCodes(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [classify(error) for error in result.errors]

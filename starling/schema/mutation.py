@@ -1,0 +1,51 @@
+"""The Mutation root."""
+
+from __future__ import annotations
+
+import strawberry
+
+from starling.resolvers import accounts, follows, tweets
+from starling.schema.types import AuthPayload, Info, Tweet, User
+
+
+def _auth_payload(session: accounts.Session) -> AuthPayload:
+    return AuthPayload(token=session.token, user=User.from_doc(session.user))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create an account; the handle is unique case-insensitively.")
+    async def sign_up(
+        self, info: Info, handle: str, password: str, display_name: str | None = None
+    ) -> AuthPayload:
+        return _auth_payload(await accounts.sign_up(info.context, handle, password, display_name))
+
+    @strawberry.mutation
+    async def log_in(self, info: Info, handle: str, password: str) -> AuthPayload:
+        return _auth_payload(await accounts.log_in(info.context, handle, password))
+
+    @strawberry.mutation(description="Revoke the token this request was made with.")
+    async def log_out(self, info: Info) -> bool:
+        return await accounts.log_out(info.context)
+
+    @strawberry.mutation
+    async def update_profile(
+        self, info: Info, display_name: str | None = None, bio: str | None = None
+    ) -> User:
+        return User.from_doc(await accounts.update_profile(info.context, display_name, bio))
+
+    @strawberry.mutation
+    async def post_tweet(self, info: Info, text: str) -> Tweet:
+        return Tweet.from_doc(await tweets.post_tweet(info.context, text))
+
+    @strawberry.mutation
+    async def delete_tweet(self, info: Info, id: strawberry.ID) -> bool:
+        return await tweets.delete_tweet(info.context, id)
+
+    @strawberry.mutation(description="Idempotent; returns the followee.")
+    async def follow(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(await follows.follow(info.context, user_id))
+
+    @strawberry.mutation(description="Idempotent; returns the user no longer followed.")
+    async def unfollow(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(await follows.unfollow(info.context, user_id))

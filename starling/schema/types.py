@@ -1,0 +1,138 @@
+"""The object types of the contract. They wrap documents the resolvers return; fields
+that need more data go through the request's DataLoaders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from starling.resolvers import follows, tweets
+from starling.resolvers.context import RequestContext
+from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
+
+Info = strawberry.Info[RequestContext, None]
+Doc = dict[str, Any]
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    handle: str
+    display_name: str
+    bio: str
+    created_at: datetime
+    followers_count: int
+    following_count: int
+    tweets_count: int
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> User:
+        return cls(
+            id=strawberry.ID(str(doc["_id"])),
+            handle=doc["handle"],
+            display_name=doc["display_name"],
+            bio=doc.get("bio", ""),
+            created_at=doc["created_at"],
+            followers_count=doc.get("followers_count", 0),
+            following_count=doc.get("following_count", 0),
+            tweets_count=doc.get("tweets_count", 0),
+        )
+
+    @property
+    def _id(self) -> int:
+        return int(self.id)
+
+    @strawberry.field(description="Whether the viewer follows this user; false when anonymous.")
+    async def viewer_is_following(self, info: Info) -> bool:
+        viewer_id = await info.context.viewer_id()
+        if viewer_id is None or viewer_id == self._id:
+            return False
+        return await (await info.context.loaders()).viewer_follows.load(self._id)
+
+    @strawberry.field(description="Whether this user follows the viewer; false when anonymous.")
+    async def follows_viewer(self, info: Info) -> bool:
+        viewer_id = await info.context.viewer_id()
+        if viewer_id is None or viewer_id == self._id:
+            return False
+        return await (await info.context.loaders()).follows_viewer.load(self._id)
+
+    @strawberry.field(description="Their tweets and retweets, newest first.")
+    async def tweets(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Tweet]:
+        page = await tweets.user_tweets(info.context, self._id, first, after)
+        return connection_of(page, Tweet.from_doc)
+
+    @strawberry.field(description="Who follows them, newest first.")
+    async def followers(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[User]:
+        return connection_of(await follows.followers(info.context, self._id, first, after), User.from_doc)
+
+    @strawberry.field(description="Whom they follow, most recent first.")
+    async def following(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[User]:
+        return connection_of(await follows.following(info.context, self._id, first, after), User.from_doc)
+
+
+async def load_user(info: Info, user_id: int) -> User:
+    doc = await (await info.context.loaders()).users.load(user_id)
+    if doc is None:  # an author is never deleted; a missing one is a data bug
+        raise LookupError(f"user {user_id} referenced but missing")
+    return User.from_doc(doc)
+
+
+@strawberry.type
+class Tweet:
+    id: strawberry.ID
+    text: str
+    created_at: datetime
+    hashtags: list[str]
+    author_id: strawberry.Private[int]
+    mention_ids: strawberry.Private[list[int]]
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Tweet:
+        return cls(
+            id=strawberry.ID(str(doc["_id"])),
+            text=doc["text"],
+            created_at=doc["created_at"],
+            hashtags=doc.get("hashtags", []),
+            author_id=doc["author_id"],
+            mention_ids=doc.get("mention_ids", []),
+        )
+
+    @strawberry.field
+    async def author(self, info: Info) -> User:
+        return await load_user(info, self.author_id)
+
+    @strawberry.field(description="Share link: {PUBLIC_URL}/{handle}/status/{id}.")
+    async def url(self, info: Info) -> str:
+        author = await load_user(info, self.author_id)
+        base = info.context.services.settings.public_url.rstrip("/")
+        return f"{base}/{author.handle}/status/{self.id}"
+
+    @strawberry.field(description="Users @mentioned in the text who exist.")
+    async def mentions(self, info: Info) -> list[User]:
+        if not self.mention_ids:
+            return []
+        docs = await (await info.context.loaders()).users.load_many(self.mention_ids)
+        return [User.from_doc(doc) for doc in docs if doc is not None]
+
+
+@strawberry.type
+class AuthPayload:
+    token: str
+    user: User

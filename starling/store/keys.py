@@ -1,0 +1,51 @@
+"""Every Redis key Starling uses, in one place.
+
+All keys start with ``Settings.redis_key_prefix`` so Starling can share a Redis database.
+Nothing here is the source of truth: each key can be lost and is rebuilt from MongoDB.
+
+Sorted sets of tweet IDs hold every member with score 0 and the ID written as a
+fixed-width decimal (``store.ids.to_member``): lexicographic order is then numeric order,
+which keeps full 63-bit precision (a float score would not) and lets
+``ZREVRANGEBYLEX`` page with an exclusive ``(cursor`` bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Lowest possible member: marks a home timeline as built (an empty-but-built timeline still
+# exists) and never reaches a client.
+TIMELINE_SENTINEL = "0" * 19
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+    def home_timeline(self, user_id: int) -> str:
+        """ZSET (lex) of tweet IDs in the user's home feed, capped at TIMELINE_MAX."""
+        return f"{self.prefix}tl:{user_id}"
+
+    def timeline_rebuild_lock(self, user_id: int) -> str:
+        """STRING held while one process rebuilds the user's home timeline from MongoDB."""
+        return f"{self.prefix}tl:{user_id}:rebuild"
+
+    def author_tweets(self, user_id: int) -> str:
+        """ZSET (lex) of the author's own recent tweet IDs, capped at AUTHOR_TWEETS_MAX."""
+        return f"{self.prefix}ut:{user_id}"
+
+    def tweet(self, tweet_id: int) -> str:
+        """STRING: the tweet document as JSON, the hydration cache."""
+        return f"{self.prefix}tw:{tweet_id}"
+
+    def revoked_token(self, token_id: str) -> str:
+        """STRING present while a logged-out token would otherwise still be valid."""
+        return f"{self.prefix}revoked:{token_id}"
+
+    def revocations_loaded(self) -> str:
+        """STRING marker: revocations were copied from MongoDB into this Redis."""
+        return f"{self.prefix}revoked:loaded"
+
+    def worker_sequence(self) -> str:
+        """INTEGER incremented by each process at start to pick its snowflake worker number."""
+        return f"{self.prefix}worker-seq"

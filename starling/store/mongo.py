@@ -1,0 +1,97 @@
+"""The one way to get MongoDB collections, and the indexes they need.
+
+With ``MONGODB_URL`` set this is a real ``pymongo.AsyncMongoClient``; without it, the
+embedded mongomock engine behind the same async API. Callers never learn which.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+
+from starling.config import Settings
+from starling.store.embedded import EmbeddedMongoClient
+from starling.store.monitoring import MongoCommandCounter
+
+log = logging.getLogger(__name__)
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "users": [IndexModel([("handle_lower", ASCENDING)], unique=True)],
+    "follows": [
+        IndexModel([("follower_id", ASCENDING), ("followee_id", ASCENDING)], unique=True),
+        IndexModel([("followee_id", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("follower_id", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    "tweets": [
+        IndexModel([("author_id", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("hashtags", ASCENDING)]),
+        # One retweet per (author, original). Spelled as a sparse unique index on a key only
+        # retweets carry, because a compound index over (author_id, retweet_of) would index
+        # every plain tweet too, and partial indexes are beyond the embedded engine.
+        IndexModel([("retweet_key", ASCENDING)], unique=True, sparse=True),
+        # The fan-out outbox: tweets whose delivery has not been confirmed yet.
+        IndexModel([("fanout_pending", ASCENDING), ("_id", ASCENDING)], sparse=True),
+    ],
+    "comments": [IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)])],
+    "likes": [
+        IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True),
+        IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    "notifications": [IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)])],
+    "revoked_tokens": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Collections:
+    """The collections of DESIGN.md §3 (typed loosely: real or embedded engine)."""
+
+    users: Any
+    follows: Any
+    tweets: Any
+    comments: Any
+    likes: Any
+    notifications: Any
+    revoked_tokens: Any
+
+
+@dataclass(slots=True)
+class Mongo:
+    client: Any
+    db: Any
+    collections: Collections
+    embedded: bool
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def connect_mongo(settings: Settings) -> Mongo:
+    listeners = [MongoCommandCounter()]
+    if settings.mongodb_url:
+        client: Any = AsyncMongoClient(
+            settings.mongodb_url,
+            event_listeners=listeners,
+            tz_aware=True,
+            uuidRepresentation="standard",
+        )
+        embedded = False
+    else:
+        client = EmbeddedMongoClient(event_listeners=listeners, tz_aware=True)
+        embedded = True
+    db = client[settings.mongodb_db]
+    collections = Collections(**{name: db[name] for name in Collections.__slots__})
+    return Mongo(client=client, db=db, collections=collections, embedded=embedded)
+
+
+async def ensure_indexes(mongo: Mongo) -> None:
+    """Create the indexes of DESIGN.md §3; creating an existing index is a no-op."""
+    for name, models in INDEXES.items():
+        await mongo.db[name].create_indexes(models)
+    log.debug("indexes ensured")

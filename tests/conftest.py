@@ -1,0 +1,122 @@
+"""Test fixtures: a real Redis, the embedded MongoDB engine (or a real server when
+MONGODB_URL is set), the real app with a real arq worker in-process.
+
+Redis: REDIS_URL if set, else 127.0.0.1:6379, else a private redis-server started here
+(as ``starling dev`` does). The session claims one database number of its own (a lock key
+in database 0), so concurrent test runs on one Redis cannot disturb each other and a test
+may FLUSHDB. Each test further gets its own key prefix, queue and MongoDB database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import redis as sync_redis
+from starlette.applications import Starlette
+
+from starling.app import create_app
+from starling.config import Settings
+from starling.store.redis import PrivateRedisServer
+from tests.api import Api
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+TEST_DATABASES = range(1, 16)
+LOCK_SECONDS = 3600
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _claim_database(base_url: str) -> tuple[str, sync_redis.Redis, str]:
+    admin = sync_redis.Redis.from_url(urlsplit(base_url)._replace(path="/0").geturl())
+    owner = uuid.uuid4().hex
+    for number in TEST_DATABASES:
+        lock = f"starling-test:db:{number}"
+        if admin.set(lock, owner, nx=True, ex=LOCK_SECONDS):
+            url = urlsplit(base_url)._replace(path=f"/{number}").geturl()
+            sync_redis.Redis.from_url(url).flushdb()
+            return url, admin, lock
+    raise RuntimeError("every test Redis database is claimed by another run")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    base = os.environ.get("REDIS_URL", DEFAULT_REDIS)
+    private: PrivateRedisServer | None = None
+    if not _answers(base):
+        private = PrivateRedisServer()
+        base = private.start()
+    url, admin, lock = _claim_database(base)
+    try:
+        yield url
+    finally:
+        sync_redis.Redis.from_url(url).flushdb()
+        admin.delete(lock)
+        if private is not None:
+            private.stop()
+
+
+def make_settings(redis_url: str, **overrides: object) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "mongodb_url": os.environ.get("MONGODB_URL") or None,
+        "mongodb_db": f"starling_test_{tag}",
+        "redis_key_prefix": f"t{tag}:",
+        "queue_name": f"t{tag}:queue",
+        "token_secret": f"test-secret-{tag}-{uuid.uuid4().hex}",
+        "public_url": "https://starling.test",
+        # Cheap hashing: the tests exercise the flow, not argon2's cost.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+        "run_worker_in_process": True,
+        "outbox_repair_after_seconds": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return make_settings(redis_url)
+
+
+@contextlib.asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[Starlette]:
+    """Run the app's lifespan (connect, indexes, in-process worker) around a block."""
+    async with app.router.lifespan_context(app):
+        yield app
+        services = app.state.services
+        if not services.mongo.embedded:
+            await services.mongo.client.drop_database(services.settings.mongodb_db)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    async with running(create_app(settings)) as started:
+        yield started
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://starling.test") as http:
+        yield http
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> Api:
+    return Api(client)

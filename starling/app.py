@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
 
 import orjson
 from cross_web import HTTPException
@@ -23,14 +22,17 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from starling.config import Settings, get_settings
 from starling.resolvers.context import RequestContext
 from starling.resolvers.tokens import restore_revocations
 from starling.schema import schema
+from starling.schema.errors import classify
 from starling.store.mongo import Mongo
 from starling.store.services import Services
-from starling.workers.settings import build_worker
+from starling.workers.inprocess import InProcessWorker
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,12 @@ class StarlingGraphQL(GraphQL):
             request=request,
             response=response,
         )
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Parse errors never reach the schema's extensions; code them here too.
+        if result.errors:
+            result.errors = [classify(error) for error in result.errors]
+        return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -115,11 +123,9 @@ def create_app(
         services = await Services.open(settings, settings.redis_url, mongo=mongo)
         app.state.services = services
         await restore_revocations(services)
-        worker_task: asyncio.Task[Any] | None = None
-        worker = None
-        if settings.run_worker_in_process:
-            worker = build_worker(services, settings)
-            worker_task = asyncio.create_task(worker.async_run(), name="arq-worker")
+        worker = InProcessWorker(services, settings) if settings.run_worker_in_process else None
+        if worker is not None:
+            worker.start()
         for hook in on_ready:
             await hook(services)
         log.info(
@@ -131,11 +137,8 @@ def create_app(
         try:
             yield
         finally:
-            if worker is not None and worker_task is not None:
-                await worker.close()
-                worker_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker_task
+            if worker is not None:
+                await worker.stop()
             await services.close(close_mongo=mongo is None)
 
     graphql = StarlingGraphQL(schema, keep_alive=True, keep_alive_interval=15)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
 from starling.schema.errors import ErrorCodes
@@ -11,7 +14,14 @@ from starling.schema.query import Query
 
 PARSE_CACHE_SIZE = 1024
 
-schema = strawberry.Schema(
+
+class StarlingSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Strawberry logs every error with a traceback; here client mistakes and domain
+        refusals are not server errors, and ``ErrorCodes`` logs the unexpected ones."""
+
+
+schema = StarlingSchema(
     query=Query,
     mutation=Mutation,
     extensions=[

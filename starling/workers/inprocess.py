@@ -1,0 +1,42 @@
+"""Running the arq worker inside the API process (``starling dev``, tests).
+
+arq's own ``Worker.close`` cancels in-flight jobs and closes the Redis pool it was given;
+in-process, that pool is the API's too. So the worker is stopped here: stop polling, let
+in-flight jobs finish (bounded), and leave the shared connections to their owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from arq import Worker
+
+from starling.config import Settings
+from starling.store.services import Services
+from starling.workers.settings import build_worker
+
+DRAIN_SECONDS = 10.0
+
+
+class InProcessWorker:
+    def __init__(self, services: Services, settings: Settings) -> None:
+        self.worker: Worker = build_worker(services, settings)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.worker.async_run(), name="arq-worker")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        jobs = [task for task in self.worker.tasks.values() if not task.done()]
+        if jobs:
+            _, pending = await asyncio.wait(jobs, timeout=DRAIN_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._task = None

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -26,6 +27,9 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if logging.getLogger().level > logging.DEBUG:
+        # arq logs every job start and end at INFO: too chatty unless debugging.
+        logging.getLogger("arq").setLevel(logging.WARNING)
 
 
 def _require(settings: Settings, *names: str) -> None:
@@ -81,6 +85,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
         on_ready.append(seed_demo)
     app = create_app(settings, on_ready=on_ready)
     log.warning("GraphiQL: http://%s:%d/graphql", args.host, args.port)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the
+    # private redis-server below is stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     finally:

@@ -76,6 +76,9 @@ class PrivateRedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session: Ctrl-C in the terminal must reach Starling, which then stops
+            # the server after a clean shutdown, not kill the server under it.
+            start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

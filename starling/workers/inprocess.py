@@ -8,13 +8,15 @@ in-flight jobs finish (bounded), and leave the shared connections to their owner
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 
 from arq import Worker
 
 from starling.config import Settings
 from starling.store.services import Services
 from starling.workers.settings import build_worker
+
+log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0
 
@@ -31,8 +33,12 @@ class InProcessWorker:
         if self._task is None:
             return
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await self._task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # a worker that already died (e.g. Redis gone) must not block shutdown
+            log.exception("in-process worker had stopped with an error")
         jobs = [task for task in self.worker.tasks.values() if not task.done()]
         if jobs:
             _, pending = await asyncio.wait(jobs, timeout=DRAIN_SECONDS)

@@ -1,0 +1,22 @@
+"""The README is the front door: its Quick start and configuration must stay true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from starling.config import Settings
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_quick_start_is_two_commands_in_one_block() -> None:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", section, flags=re.S)
+    commands = blocks[0].strip().splitlines()
+    assert commands == ["python3 run.py dev --seed", "python3 run.py test"]
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in README]
+    assert not missing, f"README lacks {missing}"

@@ -3,6 +3,7 @@
     python3 run.py dev --seed                    # dev server (in-memory MongoDB, seeded)
     python3 run.py test [pytest args...]         # test suite
     python3 run.py lint                          # ruff check + ruff format --check
+    python3 run.py bench [args...]               # benchmarks (python -m bench)
     python3 run.py serve|worker|export-schema [args...]
 
 Uses ``uv`` from PATH, or installs it into a private ``.tools/`` venv, then runs
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 TOOLS = ROOT / ".tools"
 STARLING_COMMANDS = ("dev", "serve", "worker", "export-schema")
-COMMANDS = (*STARLING_COMMANDS, "test", "lint")
+COMMANDS = (*STARLING_COMMANDS, "test", "lint", "bench")
+EXTRAS = {"bench": ("test", "bench")}
 
 
 def say(message: str) -> None:
@@ -51,15 +53,18 @@ def find_uv() -> str:
     return str(tool_uv)
 
 
-def sync(uv: str) -> dict[str, str]:
-    """Create/update ``.venv`` from ``uv.lock``; return the environment for the child."""
+def sync(uv: str, extras: tuple[str, ...]) -> dict[str, str]:
+    """Create/update ``.venv`` from ``uv.lock``; return the environment for the child.
+
+    ``--inexact`` keeps packages of other extras (the benchmark's) already installed."""
     env = dict(os.environ)
     # uv's default project environment is ./.venv; only override a foreign setting.
     if Path(env.get("UV_PROJECT_ENVIRONMENT", VENV)).resolve() != VENV:
         env["UV_PROJECT_ENVIRONMENT"] = str(VENV)
     env.pop("VIRTUAL_ENV", None)  # an unrelated active venv only makes uv warn
-    say("syncing .venv from uv.lock (uv sync --frozen --extra test)")
-    cmd = [uv, "sync", "--quiet", "--frozen", "--extra", "test", "--project", str(ROOT)]
+    extra_args = [arg for extra in extras for arg in ("--extra", extra)]
+    say(f"syncing .venv from uv.lock (extras: {', '.join(extras)})")
+    cmd = [uv, "sync", "--quiet", "--frozen", "--inexact", *extra_args, "--project", str(ROOT)]
     result = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
     if result.returncode != 0:
         say(f"uv sync failed (exit {result.returncode})")
@@ -72,7 +77,7 @@ def main(argv: list[str]) -> int:
         say(f"usage: python3 run.py {{{','.join(COMMANDS)}}} [args...]")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     command, rest = argv[0], argv[1:]
-    env = sync(find_uv())
+    env = sync(find_uv(), EXTRAS.get(command, ("test",)))
     os.chdir(ROOT)
     bin_dir = VENV / "bin"
     # Like `uv run`: the child (and anything it spawns) sees .venv as the active venv.
@@ -87,6 +92,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         python = str(bin_dir / "python")
         os.execve(python, [python, "-m", "pytest", *rest], env)
+    if command == "bench":
+        python = str(bin_dir / "python")
+        os.execve(python, [python, "-m", "bench", *rest], env)
     starling = str(bin_dir / "starling")
     os.execve(starling, [starling, command, *rest], env)
     return 0  # unreachable

@@ -77,20 +77,18 @@ class Api:
         return Account(id=payload["user"]["id"], handle=payload["user"]["handle"], token=payload["token"])
 
     async def follow(self, who: Account, whom: Account) -> dict[str, Any]:
-        data = await self.gql(
-            "mutation($id: ID!) { follow(userId: $id) { id followersCount viewerIsFollowing } }",
-            {"id": whom.id},
-            who.token,
-        )
-        return data["follow"]
+        return await self._follow_edge("follow", who, whom)
 
     async def unfollow(self, who: Account, whom: Account) -> dict[str, Any]:
+        return await self._follow_edge("unfollow", who, whom)
+
+    async def _follow_edge(self, mutation: str, who: Account, whom: Account) -> dict[str, Any]:
         data = await self.gql(
-            "mutation($id: ID!) { unfollow(userId: $id) { id followersCount viewerIsFollowing } }",
+            f"mutation($id: ID!) {{ {mutation}(userId: $id) {{ id followersCount viewerIsFollowing }} }}",
             {"id": whom.id},
             who.token,
         )
-        return data["unfollow"]
+        return data[mutation]
 
     async def post(self, author: Account, text: str) -> dict[str, Any]:
         data = await self.gql(

@@ -44,19 +44,19 @@ class User:
     def _id(self) -> int:
         return int(self.id)
 
-    @strawberry.field(description="Whether the viewer follows this user; false when anonymous.")
-    async def viewer_is_following(self, info: Info) -> bool:
+    async def _relation_to_viewer(self, info: Info, loader: str) -> bool:
         viewer_id = await info.context.viewer_id()
         if viewer_id is None or viewer_id == self._id:
             return False
-        return await (await info.context.loaders()).viewer_follows.load(self._id)
+        return await getattr(await info.context.loaders(), loader).load(self._id)
+
+    @strawberry.field(description="Whether the viewer follows this user; false when anonymous.")
+    async def viewer_is_following(self, info: Info) -> bool:
+        return await self._relation_to_viewer(info, "viewer_follows")
 
     @strawberry.field(description="Whether this user follows the viewer; false when anonymous.")
     async def follows_viewer(self, info: Info) -> bool:
-        viewer_id = await info.context.viewer_id()
-        if viewer_id is None or viewer_id == self._id:
-            return False
-        return await (await info.context.loaders()).follows_viewer.load(self._id)
+        return await self._relation_to_viewer(info, "follows_viewer")
 
     @strawberry.field(description="Their tweets and retweets, newest first.")
     async def tweets(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import orjson
 from cross_web import HTTPException
@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 
 from starling.config import Settings, get_settings
@@ -31,6 +32,7 @@ from starling.resolvers.tokens import restore_revocations
 from starling.schema import schema
 from starling.schema.errors import classify
 from starling.store.mongo import Mongo
+from starling.store.pubsub import EventHub
 from starling.store.services import Services
 from starling.workers.inprocess import InProcessWorker
 
@@ -39,8 +41,21 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 2.0
 
 
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """Both subscription protocols carry JSON in text frames, while ``encode_json`` gives
+    bytes (what HTTP responses want), which strawberry would send as binary frames."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class StarlingGraphQL(GraphQL):
     """Strawberry's ASGI view with Starling's context and error shape."""
+
+    websocket_adapter_class = TextFrameWebSocketAdapter
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -50,6 +65,7 @@ class StarlingGraphQL(GraphQL):
             authorization=request.headers.get("authorization"),
             request=request,
             response=response,
+            hub=request.app.state.hub,
         )
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -122,6 +138,15 @@ def create_app(
         assert settings.redis_url is not None
         services = await Services.open(settings, settings.redis_url, mongo=mongo)
         app.state.services = services
+        # One Redis subscription connection for every live subscriber of this process.
+        hub = EventHub(
+            services.redis,
+            queue_size=settings.subscriber_queue_size,
+            ping_seconds=settings.event_hub_ping_seconds,
+            reconnect_seconds=settings.event_hub_reconnect_seconds,
+        )
+        await hub.start()
+        app.state.hub = hub
         await restore_revocations(services)
         worker = InProcessWorker(services, settings) if settings.run_worker_in_process else None
         if worker is not None:
@@ -139,9 +164,13 @@ def create_app(
         finally:
             if worker is not None:
                 await worker.stop()
+            await hub.stop()
             await services.close(close_mongo=mongo is None)
 
-    graphql = StarlingGraphQL(schema, keep_alive=True, keep_alive_interval=15)
+    # graphql-ws clients get a `ka` message every interval; graphql-transport-ws clients get
+    # pongs to their pings, and uvicorn pings every WebSocket (ws_ping_interval) to find and
+    # close dead peers, whose subscriptions are then cleaned up.
+    graphql = StarlingGraphQL(schema, keep_alive=True, keep_alive_interval=settings.ws_keep_alive_seconds)
     return Starlette(
         routes=[
             Route("/", home),

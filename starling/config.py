@@ -69,6 +69,52 @@ class Settings(BaseSettings):
         description="A tweet still marked for fan-out this long after posting is repaired.",
     )
 
+    # --- engagement counters (store.counters) ---------------------------------------------
+    counter_flush_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="How often the worker flushes like/comment/retweet count deltas to MongoDB "
+        "(one bulk write per flush); best a divisor of 60.",
+    )
+    counter_ttl_seconds: int = Field(
+        default=24 * 3600,
+        description="A tweet's counts stay in Redis this long, then are recounted from MongoDB "
+        "(which also repairs drift in the stored counts).",
+    )
+    counter_guard_seconds: int = Field(
+        default=60,
+        description="Longest a count change may take between its MongoDB and Redis steps; one that "
+        "dies in between stops recounts of that tweet being cached for this long.",
+    )
+    counter_flush_lock_seconds: int = Field(
+        default=300, description="Lock held by a counter flush; longer than any flush may take."
+    )
+    retweet_cascade_batch: int = Field(
+        default=500,
+        description="Retweets of a deleted tweet one job takes back before it enqueues the rest.",
+    )
+
+    # --- real time --------------------------------------------------------------------
+    subscriber_queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="Live events buffered per subscription; one that falls further behind is dropped.",
+    )
+    ws_keep_alive_seconds: float = Field(
+        default=15.0, gt=0, description="Interval of graphql-ws `ka` keep-alive messages."
+    )
+    event_hub_ping_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="An idle event hub pings Redis this often; no answer by the next ping = reconnect.",
+    )
+    event_hub_reconnect_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="First delay before the event hub reconnects to Redis (doubles, max 30 s).",
+    )
+
     # --- API limits -------------------------------------------------------------------
     page_size_max: int = Field(default=100, description="Largest `first` a connection accepts.")
     text_max: int = Field(default=280, description="Longest tweet or comment, in characters.")

@@ -25,6 +25,7 @@ from starling.app import create_app
 from starling.config import Settings
 from starling.store.redis import PrivateRedisServer
 from tests.api import Api
+from tests.realtime import LiveApp, serve_live
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 TEST_DATABASES = range(1, 16)
@@ -120,3 +121,10 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api(client: httpx.AsyncClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+async def live(settings: Settings) -> AsyncIterator[LiveApp]:
+    """The app on a real uvicorn socket (worker in-process), for WebSocket clients."""
+    async with serve_live(settings) as started:
+        yield started

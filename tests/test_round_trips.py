@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from starlette.applications import Starlette
 
 from starling.store.monitoring import RoundTrips, count_round_trips
 from tests.api import Account, Api, eventually
@@ -57,3 +58,95 @@ async def test_feed_round_trips_do_not_grow_with_page_size(api: Api, query: str)
     assert len(set(redis.values())) == 1, redis
     # Sanity: the page really hit the datastores (auth, timeline, hydration).
     assert counts[10].redis >= 2
+
+
+ENGAGEMENT_FEED = """
+query Feed($first: Int) {
+  homeFeed(first: $first) {
+    edges { cursor node { id text author { handle }
+      likeCount commentCount retweetCount viewerHasLiked viewerHasRetweeted
+      retweetOf { id author { handle } } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def engaged_reader(api: Api) -> Account:
+    """``busy_reader``'s feed topped with retweets mixed among new tweets (some by the reader,
+    so ``viewerHasRetweeted`` is true on them), then liked and commented throughout."""
+    reader = await busy_reader(api)
+    writers = [await api.sign_up(f"writer{n}") for n in range(3, 6)]
+    outsider = await api.sign_up("outsider")
+    for writer in writers:
+        await api.follow(reader, writer)
+    for n in range(15):
+        await api.post(writers[n % 3], f"fresh {n}")
+        shared = await api.post(outsider, f"from afar {n}")
+        retweeter = reader if n % 3 == 0 else writers[n % 3]
+        await api.gql(
+            "mutation($id: ID!) { retweet(tweetId: $id) { id } }", {"id": shared["id"]}, retweeter.token
+        )
+
+    async def delivered() -> bool:
+        return len(await api.whole_feed(reader, page_size=100)) == 150
+
+    await eventually(delivered, within=20)
+    feed = await api.whole_feed(reader, page_size=100)
+    for position, tweet_id in enumerate(feed):
+        if position % 3 == 0:
+            await api.gql(
+                "mutation($id: ID!) { likeTweet(tweetId: $id) { id } }", {"id": tweet_id}, reader.token
+            )
+        if position % 4 == 0:
+            await api.gql(
+                "mutation($id: ID!) { likeTweet(tweetId: $id) { id } }", {"id": tweet_id}, writers[0].token
+            )
+        if position % 5 == 0:
+            await api.gql(
+                "mutation($id: ID!, $t: String!) { addComment(tweetId: $id, text: $t) { id } }",
+                {"id": tweet_id, "t": f"comment on {position}"},
+                writers[1].token,
+            )
+    return reader
+
+
+async def drop_counters(app: Starlette) -> None:
+    """Forget every tweet's counts in Redis, as an expiry or a lost Redis would."""
+    services = app.state.services
+    keys = [key async for key in services.redis.scan_iter(match=services.keys.counts(0)[:-1] + "[0-9]*")]
+    await services.redis.delete(*keys)
+
+
+def assert_constant(counts: dict[int, RoundTrips]) -> None:
+    mongo = {first: trips.mongo for first, trips in counts.items()}
+    redis = {first: trips.redis for first, trips in counts.items()}
+    print(f"round trips per page: mongo={mongo} redis={redis}")
+    assert len(set(mongo.values())) == 1, mongo
+    assert len(set(redis.values())) == 1, redis
+
+
+async def test_engagement_fields_cost_constant_round_trips(api: Api, app: Starlette) -> None:
+    reader = await engaged_reader(api)
+    page = await api.gql(ENGAGEMENT_FEED, {"first": 100}, reader.token)
+    nodes = [edge["node"] for edge in page["homeFeed"]["edges"]]
+    assert any(node["retweetOf"] for node in nodes[:10])
+    assert any(node["viewerHasRetweeted"] for node in nodes[:10])
+    assert any(node["viewerHasLiked"] for node in nodes[:10])
+    assert any(node["commentCount"] for node in nodes[:10])
+    assert max(node["likeCount"] for node in nodes) == 2
+
+    # Counts cached in Redis: one round trip for the page's counts.
+    warm = {first: await measure(api, reader, ENGAGEMENT_FEED, first) for first in PAGE_SIZES}
+    assert_constant(warm)
+
+    # Counts gone from Redis: recounted from MongoDB, still a batch per kind for the page.
+    cold = {}
+    for first in PAGE_SIZES:
+        await drop_counters(app)
+        with count_round_trips() as trips:
+            data = await api.gql(ENGAGEMENT_FEED, {"first": first}, reader.token)
+        assert [edge["node"] for edge in data["homeFeed"]["edges"]] == nodes[:first]
+        cold[first] = trips
+    assert_constant(cold)
+    assert cold[10].mongo > warm[10].mongo

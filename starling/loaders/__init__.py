@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from starling.loaders.documents import EdgeExistsLoader, TweetLoader, UserLoader
+from starling.loaders.engagement import CountsLoader, ViewerRetweetLoader
 from starling.store.services import Services
 
 
@@ -36,6 +37,21 @@ class Loaders:
         return EdgeExistsLoader(
             self._services.db.follows, "followee_id", self._require_viewer(), "follower_id"
         )
+
+    @cached_property
+    def counts(self) -> CountsLoader:
+        """tweet ID -> its like, comment and retweet counts."""
+        return CountsLoader(self._services)
+
+    @cached_property
+    def viewer_likes(self) -> EdgeExistsLoader:
+        """tweet ID -> has the viewer liked it."""
+        return EdgeExistsLoader(self._services.db.likes, "user_id", self._require_viewer(), "tweet_id")
+
+    @cached_property
+    def viewer_retweets(self) -> ViewerRetweetLoader:
+        """tweet ID -> has the viewer a live retweet of it."""
+        return ViewerRetweetLoader(self._services.db.tweets, self._require_viewer())
 
     def _require_viewer(self) -> int:
         if self._viewer_id is None:

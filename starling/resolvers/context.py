@@ -8,6 +8,7 @@ from typing import Any
 from starling.loaders import Loaders
 from starling.resolvers.errors import Unauthenticated
 from starling.resolvers.tokens import Viewer, is_revoked, read_token
+from starling.store.pubsub import EventHub
 from starling.store.services import Services
 
 _BEARER = "bearer "
@@ -22,6 +23,8 @@ class RequestContext:
     connection_params: dict[str, Any] | None = None
     request: Any = None
     response: Any = None
+    # The API process's live-event hub (subscriptions); None outside an API process.
+    hub: EventHub | None = None
     _viewer: Any = field(default=_UNSET, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 
@@ -65,3 +68,13 @@ class RequestContext:
         if self._loaders is None:
             self._loaders = Loaders(self.services, await self.viewer_id())
         return self._loaders
+
+    def forget_loaders(self) -> None:
+        """Start a new loader cache. A WebSocket connection keeps one context for its whole
+        life, so each subscription event calls this to be hydrated from current data."""
+        self._loaders = None
+
+    def require_hub(self) -> EventHub:
+        if self.hub is None:
+            raise RuntimeError("live subscriptions need the API process's event hub")
+        return self.hub

@@ -7,6 +7,7 @@ from typing import Any
 from starling.resolvers.context import RequestContext
 from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
+from starling.resolvers.retweets import drop_hidden_retweets
 from starling.resolvers.tweets import LIVE
 from starling.store.services import Services
 from starling.store.timelines import decode_members
@@ -62,11 +63,13 @@ async def home_feed(ctx: RequestContext, first: int | None, after: str | None) -
 
 
 async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[Doc]:
-    """Tweets for up to ``first + 1`` IDs in one loader batch; deleted ones drop out."""
+    """Tweets for up to ``first + 1`` IDs in one loader batch; deleted ones drop out, and so
+    do retweets of deleted tweets and repeats (``resolvers.retweets``: de-duplication)."""
     docs = await (await ctx.loaders()).tweets.load_many(ids[:first])
     rows = [(tid, doc) for tid, doc in zip(ids, docs, strict=False) if doc is not None]
-    return Page(
+    page = Page(
         items=[doc for _, doc in rows],
         positions=[tid for tid, _ in rows],
         has_next_page=len(ids) > first,
     )
+    return await drop_hidden_retweets(ctx, page, collapse=True)

@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 from starling.resolvers.context import RequestContext
 from starling.resolvers.degrade import best_effort
 from starling.resolvers.errors import BadUserInput, NotFound
+from starling.resolvers.notifications import NotificationKind, request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.tweets import LIVE
 from starling.store.documents import utcnow
@@ -86,6 +87,8 @@ async def follow(ctx: RequestContext, user_id: str) -> Doc:
     )
     if merged is None:
         await _invalidate_timeline(services, viewer.user_id)
+    # Best effort, by the worker; once per (follower, followee) ever (resolvers.notifications).
+    await request_notification(services, NotificationKind.FOLLOW, viewer.user_id, user_id=target["_id"])
     return await _fresh_user(services, target["_id"])
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from starling.resolvers.context import RequestContext
+from starling.resolvers.counting import counted_change
 from starling.resolvers.degrade import best_effort
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
+from starling.resolvers.notifications import NotificationKind, request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import clean_text, hashtags_in, mentioned_handles
+from starling.store.counters import CounterKind
 from starling.store.documents import encode_tweet, utcnow
 from starling.store.ids import parse_id
-from starling.store.queue import FANOUT_TWEET, RETRACT_TWEET, enqueue
+from starling.store.pubsub import queue_post_events
+from starling.store.queue import FANOUT_TWEET, RETRACT_RETWEETS, RETRACT_TWEET, enqueue
 from starling.store.services import Services
 
 Doc = dict[str, Any]
@@ -26,7 +30,8 @@ def parse_tweet_id(value: str) -> int:
         raise BadUserInput(f"{value!r} is not a tweet ID.") from None
 
 
-async def _mention_ids(services: Services, text: str, author_id: int) -> list[int]:
+async def mentioned_user_ids(services: Services, text: str, author_id: int) -> list[int]:
+    """Existing users @mentioned in ``text`` (tweet or comment), in order, the author aside."""
     handles = mentioned_handles(text)
     if not handles:
         return []
@@ -58,6 +63,7 @@ async def _deliver_now(services: Services, doc: Doc) -> None:
         # The author sees their own tweet at once; followers get it from the fan-out job.
         services.timelines.add_to_timelines(pipe, [keys.home_timeline(author_id)], [doc["_id"]])
         services.timelines.add_author_tweet(pipe, keys.author_tweets(author_id), doc["_id"])
+        queue_post_events(pipe, keys, author_id, doc["_id"])
         await pipe.execute()
     await enqueue(services.queue, FANOUT_TWEET, doc["_id"], 0, job_id=f"fanout:{doc['_id']}")
 
@@ -80,9 +86,11 @@ async def post_tweet(ctx: RequestContext, text: str) -> Doc:
     viewer = await ctx.require_viewer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Tweet text")
-    mention_ids = await _mention_ids(services, text, viewer.user_id)
+    mention_ids = await mentioned_user_ids(services, text, viewer.user_id)
     doc = new_tweet_document(services, viewer.user_id, text, mention_ids)
     await publish(services, doc)
+    if mention_ids:  # best effort, by the worker (resolvers.notifications)
+        await request_notification(services, NotificationKind.MENTION, viewer.user_id, tweet_id=doc["_id"])
     return doc
 
 
@@ -90,26 +98,40 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     viewer = await ctx.require_viewer()
     services = ctx.services
     tid = parse_tweet_id(tweet_id)
-    doc = await services.db.tweets.find_one({"_id": tid, **LIVE}, {"author_id": 1})
+    doc = await services.db.tweets.find_one({"_id": tid, **LIVE}, {"author_id": 1, "retweet_of": 1})
     if doc is None:
         raise NotFound(f"No tweet {tweet_id}.")
     if doc["author_id"] != viewer.user_id:
         raise Forbidden("You can only delete your own tweets.")
-    await retract(services, tid, viewer.user_id)
+    await retract(services, tid, viewer.user_id, retweet_of=doc.get("retweet_of"))
+    if doc.get("retweet_of") is None:
+        # Its retweets go too: reads hide them at once, the job retracts them
+        # (workers.retweets). Redis down: they stay hidden but are not retracted.
+        await best_effort(
+            f"retraction of the retweets of {tid}",
+            enqueue(services.queue, RETRACT_RETWEETS, tid, job_id=f"{RETRACT_RETWEETS}:{tid}"),
+        )
     return True
 
 
-async def retract(services: Services, tweet_id: int, author_id: int) -> None:
-    """Soft-delete a tweet and take it out of every feed.
+async def retract(services: Services, tweet_id: int, author_id: int, retweet_of: int | None = None) -> bool:
+    """Soft-delete a tweet and take it out of every feed; False when it was gone already.
 
     Reads stop showing it at once (hydration skips deleted tweets); the job then removes
-    the ID from followers' timelines so the space is reclaimed."""
-    result = await services.db.tweets.update_one(
-        {"_id": tweet_id, **LIVE}, {"$set": {"deleted": True, "deleted_at": utcnow()}}
-    )
+    the ID from followers' timelines so the space is reclaimed. A retweet (``retweet_of``:
+    its original) gives up its ``retweet_key`` in the same write, so its author may
+    retweet again, and leaves the original's retweet count (``resolvers.counting``)."""
+    async with counted_change(services, retweet_of) as change:
+        result = await services.db.tweets.update_one(
+            {"_id": tweet_id, **LIVE},
+            {"$set": {"deleted": True, "deleted_at": utcnow()}, "$unset": {"retweet_key": ""}},
+        )
+        if result.modified_count and retweet_of is not None:
+            change.add(CounterKind.RETWEET, -1)
     if result.modified_count:
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
     await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))
+    return bool(result.modified_count)
 
 
 async def _retract_now(services: Services, tweet_id: int, author_id: int) -> None:

@@ -11,6 +11,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from starling.schema.errors import ErrorCodes
 from starling.schema.mutation import Mutation
 from starling.schema.query import Query
+from starling.schema.subscription import Subscription
 
 PARSE_CACHE_SIZE = 1024
 
@@ -24,6 +25,7 @@ class StarlingSchema(strawberry.Schema):
 schema = StarlingSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         ErrorCodes,
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import StreamExecutionResult
 
 from starling.resolvers.errors import StarlingError
 
@@ -51,3 +52,11 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [classify(error) for error in result.errors]
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        # A subscription sends each result (a refusal, an error while streaming) before its
+        # operation ends. Classifying twice is harmless: a coded error passes unchanged.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [classify(error) for error in errors]
+        yield

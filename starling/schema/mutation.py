@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from starling.resolvers import accounts, follows, tweets
-from starling.schema.types import AuthPayload, Info, Tweet, User
+from starling.resolvers import accounts, comments, follows, likes, notifications, retweets, tweets
+from starling.schema.types import AuthPayload, Comment, Info, Tweet, User
 
 
 def _auth_payload(session: accounts.Session) -> AuthPayload:
@@ -42,6 +42,36 @@ class Mutation:
     async def delete_tweet(self, info: Info, id: strawberry.ID) -> bool:
         return await tweets.delete_tweet(info.context, id)
 
+    @strawberry.mutation(
+        description="Idempotent: retweeting again returns the same retweet. A retweet of a retweet "
+        "retweets the original."
+    )
+    async def retweet(self, info: Info, tweet_id: strawberry.ID) -> Tweet:
+        return Tweet.from_doc(await retweets.retweet(info.context, tweet_id))
+
+    @strawberry.mutation(
+        description="Take back the viewer's retweet of the tweet (or of the original a retweet "
+        "points at); false when there was none."
+    )
+    async def undo_retweet(self, info: Info, tweet_id: strawberry.ID) -> bool:
+        return await retweets.undo_retweet(info.context, tweet_id)
+
+    @strawberry.mutation(description="Idempotent; liking a retweet likes its original. Returns the tweet.")
+    async def like_tweet(self, info: Info, tweet_id: strawberry.ID) -> Tweet:
+        return Tweet.from_doc(await likes.like_tweet(info.context, tweet_id))
+
+    @strawberry.mutation(description="Idempotent; returns the tweet.")
+    async def unlike_tweet(self, info: Info, tweet_id: strawberry.ID) -> Tweet:
+        return Tweet.from_doc(await likes.unlike_tweet(info.context, tweet_id))
+
+    @strawberry.mutation(description="Comment on a tweet (on a retweet: on its original).")
+    async def add_comment(self, info: Info, tweet_id: strawberry.ID, text: str) -> Comment:
+        return Comment.from_doc(await comments.add_comment(info.context, tweet_id, text))
+
+    @strawberry.mutation(description="The comment's author or the tweet's author may delete a comment.")
+    async def delete_comment(self, info: Info, id: strawberry.ID) -> bool:
+        return await comments.delete_comment(info.context, id)
+
     @strawberry.mutation(description="Idempotent; returns the followee.")
     async def follow(self, info: Info, user_id: strawberry.ID) -> User:
         return User.from_doc(await follows.follow(info.context, user_id))
@@ -49,3 +79,7 @@ class Mutation:
     @strawberry.mutation(description="Idempotent; returns the user no longer followed.")
     async def unfollow(self, info: Info, user_id: strawberry.ID) -> User:
         return User.from_doc(await follows.unfollow(info.context, user_id))
+
+    @strawberry.mutation(description="Mark the viewer's notifications read; returns how many were unread.")
+    async def mark_notifications_read(self, info: Info) -> int:
+        return await notifications.mark_all_read(info.context)

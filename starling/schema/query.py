@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from starling.resolvers import accounts, feed, tweets
+from starling.resolvers import accounts, feed, notifications, tweets
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
+from starling.schema.notifications import Notification
 from starling.schema.types import Info, Tweet, User
 
 
@@ -34,3 +35,17 @@ class Query:
         after: str | None = strawberry.UNSET,
     ) -> Connection[Tweet]:
         return connection_of(await feed.home_feed(info.context, first, after), Tweet.from_doc)
+
+    @strawberry.field(description="The viewer's notifications, newest first.")
+    async def notifications(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Notification]:
+        page = await notifications.notifications_page(info.context, first, after)
+        return connection_of(page, Notification.from_doc)
+
+    @strawberry.field(description="How many of the viewer's notifications are unread.")
+    async def unread_notification_count(self, info: Info) -> int:
+        return await notifications.unread_count(info.context)

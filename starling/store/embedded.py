@@ -16,6 +16,11 @@ have to know about:
   always suspends on a database call; code that only works without that suspension is a bug we
   want tests to catch).
 
+* mongomock answers every query by scanning the whole collection; here a query that pins
+  ``_id`` or the leading field of a declared index to values reads only those documents
+  (``_FieldIndexes``), so costs grow with the result as they do on a server, not with the
+  collection (the benchmark loads thousands of documents).
+
 mongomock's own ``bulk_write`` is broken with pymongo >= 4.11 (it passes ``sort=`` to its bulk
 builder), so bulk requests are translated here from pymongo's operation objects.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -33,6 +39,8 @@ from typing import Any, Self
 
 import mongomock
 from bson import ObjectId
+from mongomock.aggregate import process_pipeline
+from mongomock.filtering import filter_applies
 from pymongo import ReturnDocument
 from pymongo.errors import (
     BulkWriteError,
@@ -182,6 +190,133 @@ def _op_document(request: WriteRequest) -> Any:
     }
 
 
+# Filter values an index lookup may use: for these, Python hash equality never separates
+# values MongoDB calls equal (ints, floats and bools may share a bucket: that only adds
+# candidates, and every candidate is checked against the whole filter).
+_LOOKUP_TYPES = (int, str, ObjectId)
+
+
+def _lookup_values(condition: Any) -> list[Any] | None:
+    """The values a top-level filter condition pins a field to (equality or ``$in``), or None
+    when it does not (ranges, regexes, sub-documents, ``$nin``...)."""
+    if condition is None or isinstance(condition, _LOOKUP_TYPES):
+        return [condition]
+    if isinstance(condition, Mapping) and isinstance(condition.get("$in"), list | tuple):
+        values = list(condition["$in"])
+        if all(value is None or isinstance(value, _LOOKUP_TYPES) for value in values):
+            return list(dict.fromkeys(values))
+    return None
+
+
+def _updated_fields(request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> set[str] | None:
+    """Top-level fields an update may change; None when any may (replacements, pipelines,
+    upserts, renames)."""
+    if isinstance(request, ReplaceOne) or request._upsert or not isinstance(request._doc, Mapping):
+        return None
+    if "$rename" in request._doc:
+        return None
+    return {
+        path.split(".")[0] for spec in request._doc.values() if isinstance(spec, Mapping) for path in spec
+    }
+
+
+class _FieldIndexes:
+    """Hash indexes of one collection: for the leading field of each declared index, value ->
+    IDs of the documents holding it (array elements indexed one by one, a missing field as
+    None). Built on first use from the documents, extended by inserts.
+
+    Entries are never removed: a lookup re-reads each candidate from the store and applies the
+    whole filter, so a stale entry (a deleted document, an old value) costs a check, while a
+    missing one would hide a document. Hence updates, which mongomock applies in place, run
+    with the indexes suspended (``_id`` lookups still work: the store is keyed by it) and then
+    drop the indexes of every field they may have changed, to be rebuilt when next used.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[Any, dict[Any, None]]] = {}
+        self.suspended = 0
+
+    def candidates(self, store: Any, filter: Any) -> list[Any] | None:
+        """IDs of all documents that may match ``filter``, or None when only a scan can tell."""
+        if not isinstance(filter, Mapping):
+            return None
+        if "_id" in filter:
+            ids = _lookup_values(filter["_id"])
+            if ids is not None:
+                return ids
+        if self.suspended:
+            return None
+        for name in self._indexed_fields(store):
+            if name in filter:
+                values = _lookup_values(filter[name])
+                if values is not None:
+                    entries = self._field(store, name)
+                    found: dict[Any, None] = {}
+                    for value in values:
+                        found.update(entries.get(value, {}))
+                    return list(found)
+        return None
+
+    def add(self, document: Mapping[str, Any]) -> None:
+        """Index a document about to be inserted (before mongomock checks unique indexes)."""
+        for name, entries in self._entries.items():
+            self._index_value(entries, document.get(name), document["_id"])
+
+    def forget(self, fields: set[str] | None = None) -> None:
+        if fields is None:
+            self._entries.clear()
+        else:
+            for name in fields & self._entries.keys():
+                del self._entries[name]
+
+    @staticmethod
+    def _indexed_fields(store: Any) -> list[str]:
+        leading = (index["key"][0][0] for index in store.indexes.values())
+        return [name for name in leading if name != "_id" and "." not in name]
+
+    def _field(self, store: Any, name: str) -> dict[Any, dict[Any, None]]:
+        entries = self._entries.get(name)
+        if entries is None:
+            entries = self._entries[name] = {}
+            for document in store.documents:
+                self._index_value(entries, document.get(name), document["_id"])
+        return entries
+
+    @staticmethod
+    def _index_value(entries: dict[Any, dict[Any, None]], value: Any, _id: Any) -> None:
+        for element in value if isinstance(value, list) else (value,):
+            try:
+                ids = entries.setdefault(element, {})
+            except TypeError:  # unhashable (a sub-document): no equality lookup reaches it
+                continue
+            ids.pop(_id, None)  # a re-inserted ID moves to the end, as in the store
+            ids[_id] = None
+
+
+_INDEXES: weakref.WeakKeyDictionary[Any, _FieldIndexes] = weakref.WeakKeyDictionary()
+_SCAN = mongomock.Collection._iter_documents
+
+
+def _indexes_of(store: Any) -> _FieldIndexes:
+    """The indexes of a mongomock collection store (a dropped collection gets a new store)."""
+    indexes = _INDEXES.get(store)
+    if indexes is None:
+        indexes = _INDEXES[store] = _FieldIndexes()
+    return indexes
+
+
+def _iter_documents(collection: mongomock.Collection, filter: Any) -> Iterable[Document]:
+    """mongomock's one scanning primitive (find, update, delete, unique checks), narrowed to
+    index candidates when the filter allows."""
+    store = collection._store
+    ids = _indexes_of(store).candidates(store, filter)
+    if ids is None or store.is_empty:  # is_empty also expires TTL documents
+        return _SCAN(collection, filter)
+    documents = store._documents
+    found = [documents[_id] for _id in ids if _id in documents]
+    return (document for document in found if filter_applies(filter, document))
+
+
 class EmbeddedMongoClient:
     """Stand-in for :class:`pymongo.AsyncMongoClient` backed by a private in-memory store.
 
@@ -311,6 +446,7 @@ class EmbeddedCollection:
         self._database = database
         self._client = database.client
         self._mongomock = database._mongomock.get_collection(name)
+        self._mongomock._iter_documents = _iter_documents.__get__(self._mongomock)
         self.name = name
 
     def __repr__(self) -> str:
@@ -375,9 +511,17 @@ class EmbeddedCollection:
             return list(self._mongomock.distinct(key, filter))
 
     async def aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> EmbeddedCommandCursor:
-        """A coroutine returning a cursor, like AsyncCollection.aggregate; runs eagerly."""
+        """A coroutine returning a cursor, like AsyncCollection.aggregate; runs eagerly.
+
+        mongomock feeds a pipeline the whole collection; a leading ``$match`` is run here as a
+        query instead, so it can use the indexes (``_FieldIndexes``) as a server would."""
+        stages = list(pipeline)
         async with self._round_trip("aggregate"):
-            docs = list(self._mongomock.aggregate(list(pipeline)))
+            if stages and list(stages[0]) == ["$match"]:
+                matched = list(self._mongomock.find(stages[0]["$match"]))
+                docs = list(process_pipeline(matched, self._mongomock.database, stages[1:], None))
+            else:
+                docs = list(self._mongomock.aggregate(stages))
         return EmbeddedCommandCursor(docs)
 
     # -- single writes -------------------------------------------------------------------------
@@ -493,6 +637,7 @@ class EmbeddedCollection:
                 options = dict(index.document)
                 keys = _key_list(options.pop("key"))
                 names.append(self._mongomock.create_index(keys, **options))
+            self._indexes.forget()
             return names
 
     async def index_information(self) -> dict[str, Any]:
@@ -505,8 +650,13 @@ class EmbeddedCollection:
     async def drop(self) -> None:
         async with self._round_trip("drop"):
             self._mongomock.drop()
+            self._indexes.forget()
 
     # -- synchronous internals (always called inside a round trip) -----------------------------
+
+    @property
+    def _indexes(self) -> _FieldIndexes:
+        return _indexes_of(self._mongomock._store)
 
     def _duplicate_key_error(self, document: Mapping[str, Any] | None) -> DuplicateKeyError:
         """Rebuild mongomock's bare DuplicateKeyError with the server's ``details``.
@@ -538,6 +688,7 @@ class EmbeddedCollection:
 
     def _insert(self, document: Document) -> Any:
         _ensure_id(document)
+        self._indexes.add(document)
         try:
             self._mongomock.insert_one(document)
         except DuplicateKeyError:
@@ -548,6 +699,15 @@ class EmbeddedCollection:
         """Apply one update/replace request; returns a server-shaped raw result."""
         if request._hint is not None or request._collation is not None:
             raise NotImplementedError("hint and collation are not supported by the embedded engine")
+        indexes = self._indexes
+        indexes.suspended += 1
+        try:
+            return self._update_unindexed(request)
+        finally:
+            indexes.suspended -= 1
+            indexes.forget(_updated_fields(request))
+
+    def _update_unindexed(self, request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> Document:
         flt: Mapping[str, Any] = request._filter
         if request._sort is not None:
             # mongomock has no sort for single updates: pin the first match in sort order.

@@ -46,6 +46,51 @@ class Keys:
         """STRING marker: revocations were copied from MongoDB into this Redis."""
         return f"{self.prefix}revoked:loaded"
 
+    # -- engagement counters (store.counters) ------------------------------------------
+
+    def counts(self, tweet_id: int) -> str:
+        """HASH like/comment/retweet: the tweet's current counts as readers see them."""
+        return f"{self.prefix}ct:{tweet_id}"
+
+    def count_writers(self, tweet_id: int) -> str:
+        """HASH busy/gen: count changes of the tweet in flight, and a token each one renews."""
+        return f"{self.prefix}ct:{tweet_id}:w"
+
+    def count_deltas(self) -> str:
+        """HASH "{tweet id}:{kind}" -> delta that MongoDB's stored count does not have yet."""
+        return f"{self.prefix}ct:deltas"
+
+    def count_batch(self) -> str:
+        """HASH: the deltas a flush is applying (``count_deltas`` renamed) and its batch ID."""
+        return f"{self.prefix}ct:batch"
+
+    def count_flush_state(self) -> str:
+        """HASH busy/gen: whether a flush is applying a batch; the last batch applied."""
+        return f"{self.prefix}ct:flush"
+
+    def count_flush_lock(self) -> str:
+        """STRING lock: one counter flush at a time."""
+        return f"{self.prefix}ct:flush:lock"
+
+    # -- pub/sub channels (live events, see store.pubsub). Channels are global to a Redis
+    # server whatever the database number: the prefix is what keeps two deployments apart.
+
+    def feed_events(self, user_id: int) -> str:
+        """CHANNEL: a tweet entered the user's home timeline (fan-out, or their own post)."""
+        return f"{self.prefix}ev:feed:{user_id}"
+
+    def author_events(self, author_id: int) -> str:
+        """CHANNEL: the author posted; followers of celebrities (no fan-out) listen here."""
+        return f"{self.prefix}ev:author:{author_id}"
+
+    def notification_events(self, user_id: int) -> str:
+        """CHANNEL: a notification for the user was stored."""
+        return f"{self.prefix}ev:notif:{user_id}"
+
+    def tweet_events(self, tweet_id: int) -> str:
+        """CHANNEL: someone liked, commented on or retweeted the tweet."""
+        return f"{self.prefix}ev:tweet:{tweet_id}"
+
     def worker_sequence(self) -> str:
         """INTEGER incremented by each process at start to pick its snowflake worker number."""
         return f"{self.prefix}worker-seq"

@@ -32,6 +32,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # retweets carry, because a compound index over (author_id, retweet_of) would index
         # every plain tweet too, and partial indexes are beyond the embedded engine.
         IndexModel([("retweet_key", ASCENDING)], unique=True, sparse=True),
+        # The retweets of a tweet: recounting them, taking them back when it is deleted.
+        IndexModel([("retweet_of", ASCENDING)], sparse=True),
         # The fan-out outbox: tweets whose delivery has not been confirmed yet.
         IndexModel([("fanout_pending", ASCENDING), ("_id", ASCENDING)], sparse=True),
     ],
@@ -40,7 +42,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True),
         IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)]),
     ],
-    "notifications": [IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)])],
+    "notifications": [
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("user_id", ASCENDING), ("read", ASCENDING)]),  # the unread count
+        # The collapse rule (resolvers.notifications): one notification per dedupe key.
+        IndexModel([("dedupe_key", ASCENDING)], unique=True),
+    ],
     "revoked_tokens": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
 }
 

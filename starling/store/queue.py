@@ -13,9 +13,12 @@ from arq import ArqRedis
 
 FANOUT_TWEET = "fanout_tweet"
 RETRACT_TWEET = "retract_tweet"
+NOTIFY = "notify"
+FLUSH_COUNTERS = "flush_counters"
+RETRACT_RETWEETS = "retract_retweets"
 
 
-async def enqueue(queue: ArqRedis, name: str, *args: Any, job_id: str) -> bool:
-    """Enqueue ``name(*args)``; False when a job with ``job_id`` is already pending."""
-    job = await queue.enqueue_job(name, *args, _job_id=job_id)
+async def enqueue(queue: ArqRedis, name: str, *args: Any, job_id: str, **kwargs: Any) -> bool:
+    """Enqueue ``name(*args, **kwargs)``; False when a job with ``job_id`` is already pending."""
+    job = await queue.enqueue_job(name, *args, _job_id=job_id, **kwargs)
     return job is not None

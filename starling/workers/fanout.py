@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from starling.store.pubsub import queue_feed_events
 from starling.store.queue import FANOUT_TWEET, RETRACT_TWEET, enqueue
 from starling.store.services import Services
 
@@ -53,6 +54,8 @@ async def _walk_followers(
         async with services.redis.pipeline(transaction=False) as pipe:
             if add:
                 services.timelines.add_to_timelines(pipe, keys, [tweet_id])
+                # Live homeFeed subscribers hear of it in the same round trip.
+                queue_feed_events(pipe, services.keys, followers, tweet_id)
             else:
                 services.timelines.remove_from_timelines(pipe, keys, [tweet_id])
             await pipe.execute()

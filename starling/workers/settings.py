@@ -8,15 +8,21 @@ from arq import Worker, cron
 from arq.worker import func
 
 from starling.config import Settings
-from starling.store.queue import FANOUT_TWEET, RETRACT_TWEET
+from starling.store.queue import FANOUT_TWEET, FLUSH_COUNTERS, NOTIFY, RETRACT_RETWEETS, RETRACT_TWEET
 from starling.store.services import Services
+from starling.workers.counters import flush_counters, flush_cron
 from starling.workers.fanout import fanout_tweet, retract_tweet
+from starling.workers.notifications import notify
 from starling.workers.repair import repair_outbox, repair_revocations
+from starling.workers.retweets import retract_retweets
 
 # Fan-out results are not kept: a repair must be able to enqueue the same job ID again.
 FUNCTIONS = [
     func(fanout_tweet, name=FANOUT_TWEET, keep_result=0),
     func(retract_tweet, name=RETRACT_TWEET, keep_result=0),
+    func(notify, name=NOTIFY, keep_result=0),
+    func(flush_counters, name=FLUSH_COUNTERS, keep_result=0),
+    func(retract_retweets, name=RETRACT_RETWEETS, keep_result=0),
 ]
 
 CRON_JOBS = [
@@ -32,7 +38,7 @@ def build_worker(services: Services, settings: Settings, **overrides: Any) -> Wo
     """An arq ``Worker`` consuming ``settings.queue_name`` on the services' Redis."""
     options: dict[str, Any] = {
         "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
+        "cron_jobs": [*CRON_JOBS, flush_cron(settings)],
         "queue_name": settings.queue_name,
         "redis_pool": services.queue,
         "ctx": {"services": services},

@@ -1,0 +1,41 @@
+"""Loaders for the engagement fields of a tweet: its counts, and what the viewer did to it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiodataloader import DataLoader
+
+from starling.loaders.documents import EdgeExistsLoader
+from starling.store.counters import Counters, Counts
+from starling.store.services import Services
+
+
+def retweet_key(author_id: int, original_id: int) -> str:
+    """The ``retweet_key`` of a live retweet: unique (an index), so one per (author, original)."""
+    return f"{author_id}:{original_id}"
+
+
+class CountsLoader(DataLoader[int, Counts]):
+    """Like, comment and retweet counts of tweets: one Redis round trip for a whole page,
+    and a recount from MongoDB for those whose counters are gone (``store.counters``)."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self._counters = Counters(services)
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Counts]:
+        return await self._counters.read(keys)
+
+
+class ViewerRetweetLoader(EdgeExistsLoader):
+    """Original tweet ID -> has the viewer a live retweet of it: one lookup of the
+    ``retweet_key`` index for the page (only live retweets hold a key)."""
+
+    def __init__(self, tweets: Any, viewer_id: int) -> None:
+        super().__init__(tweets, "author_id", viewer_id, "retweet_key")
+        self._viewer_id = viewer_id
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[bool]:
+        return await super().batch_load_fn([retweet_key(self._viewer_id, key) for key in keys])  # type: ignore[arg-type]

@@ -1,0 +1,72 @@
+"""Likes: one document per (user, tweet), so a like counts once however often it is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from starling.resolvers.context import RequestContext
+from starling.resolvers.counting import counted_change
+from starling.resolvers.engagement import engagement_target
+from starling.resolvers.pagination import Page, check_first, find_page
+from starling.store.counters import CounterKind
+from starling.store.documents import utcnow
+from starling.store.services import Services
+
+Doc = dict[str, Any]
+
+
+async def like_tweet(ctx: RequestContext, tweet_id: str) -> Doc:
+    """Idempotent; returns the tweet named (a retweet's like goes to its original)."""
+    viewer = await ctx.require_viewer()
+    named, target = await engagement_target(ctx, tweet_id)
+    await add_like(ctx.services, viewer.user_id, target["_id"])
+    return named
+
+
+async def unlike_tweet(ctx: RequestContext, tweet_id: str) -> Doc:
+    """Idempotent; returns the tweet named."""
+    viewer = await ctx.require_viewer()
+    named, target = await engagement_target(ctx, tweet_id)
+    await remove_like(ctx.services, viewer.user_id, target["_id"])
+    return named
+
+
+async def add_like(services: Services, user_id: int, tweet_id: int) -> bool:
+    """Store a like; True when it is new, False for a repeat (which changes nothing).
+
+    The like is durable once MongoDB's unique (user, tweet) insert returns; the count moves
+    after it (``resolvers.counting``: when Redis is down the count catches up at the next
+    recount)."""
+    like = {"_id": services.ids.next_id(), "user_id": user_id, "tweet_id": tweet_id, "created_at": utcnow()}
+    async with counted_change(services, tweet_id) as change:
+        try:
+            await services.db.likes.insert_one(like)
+        except DuplicateKeyError:
+            return False
+        change.add(CounterKind.LIKE, 1)
+    return True
+
+
+async def remove_like(services: Services, user_id: int, tweet_id: int) -> bool:
+    """Take a like back; True when there was one. Redis down: as ``add_like``."""
+    async with counted_change(services, tweet_id) as change:
+        result = await services.db.likes.delete_one({"user_id": user_id, "tweet_id": tweet_id})
+        if not result.deleted_count:
+            return False
+        change.add(CounterKind.LIKE, -1)
+    return True
+
+
+async def liked_by(ctx: RequestContext, tweet_id: int, first: int | None, after: str | None) -> Page[Doc]:
+    """Who liked the tweet, most recent like first."""
+    first = check_first(first, ctx.services.settings.page_size_max)
+    likes = await find_page(ctx.services.db.likes, {"tweet_id": tweet_id}, first, after)
+    users = await (await ctx.loaders()).users.load_many([like["user_id"] for like in likes.items])
+    rows = [(position, user) for position, user in zip(likes.positions, users, strict=True) if user]
+    return Page(
+        items=[user for _, user in rows],
+        positions=[position for position, _ in rows],
+        has_next_page=likes.has_next_page,
+    )

@@ -1,0 +1,118 @@
+"""Retweets: a tweet of the retweeter's whose ``retweet_of`` is the original.
+
+A retweet is published like any tweet (outbox, fan-out to the retweeter's followers, the
+author's ``tweets_count``); its text is the original's. It carries a ``retweet_key``
+(``loaders.engagement.retweet_key``) under a unique index, so a user has at most one live
+retweet of a tweet: retweeting again returns it. Retweeting a retweet retweets the
+original. Retweeting your own tweet is allowed, as on Twitter.
+
+Taking a retweet back (``undoRetweet``, deleting it, or deleting its original) is
+``resolvers.tweets.retract``, which frees the key and moves the original's retweet count
+in the same write.
+
+**Feed de-duplication** (``drop_hidden_retweets``). Within one page of a feed each
+original is shown once, at its oldest entry: a retweet is hidden when the tweet it
+retweets, or an earlier retweet of that tweet, is further down the same page. The reader
+who just saw a tweet does not see it again because someone retweeted it shortly after.
+The window is the page (the client's ``first``, at most ``page_size_max``): entries on
+different pages are both shown. Mastodon applies a fall-off window of recent items at
+fan-out time instead; applying the rule at read time keeps fan-out a plain ID insert and
+lets the rule change without rewriting timelines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from starling.loaders.engagement import retweet_key
+from starling.resolvers.context import RequestContext
+from starling.resolvers.counting import counted_change
+from starling.resolvers.engagement import engagement_target
+from starling.resolvers.errors import Conflict, NotFound
+from starling.resolvers.pagination import Page
+from starling.resolvers.tweets import new_tweet_document, parse_tweet_id, publish, retract
+from starling.store.counters import CounterKind
+from starling.store.services import Services
+
+Doc = dict[str, Any]
+
+
+async def retweet(ctx: RequestContext, tweet_id: str) -> Doc:
+    """Idempotent; returns the viewer's retweet."""
+    viewer = await ctx.require_viewer()
+    _, original = await engagement_target(ctx, tweet_id)
+    return await add_retweet(ctx.services, viewer.user_id, original)
+
+
+async def add_retweet(services: Services, user_id: int, original: Doc) -> Doc:
+    """The user's retweet of ``original``: created and published, or the existing one.
+
+    Durable once MongoDB has it; delivery goes through ``publish``'s outbox (Redis or the
+    worker down delays it, never loses it) and the retweet count through
+    ``resolvers.counting``."""
+    doc = new_tweet_document(services, user_id, original["text"], original.get("mention_ids", []))
+    doc["retweet_of"] = original["_id"]
+    doc["retweet_key"] = retweet_key(user_id, original["_id"])
+    async with counted_change(services, original["_id"]) as change:
+        try:
+            await publish(services, doc)
+        except DuplicateKeyError:
+            existing = await services.db.tweets.find_one({"retweet_key": doc["retweet_key"]})
+            if existing is None:  # taken back between our insert and this read
+                raise Conflict("Your retweet of this tweet was being undone; try again.") from None
+            return existing
+        change.add(CounterKind.RETWEET, 1)
+    return doc
+
+
+async def undo_retweet(ctx: RequestContext, tweet_id: str) -> bool:
+    """Take back the viewer's retweet of a tweet (named by its ID, or by the ID of any
+    retweet of it); False when there was none. Works after the original was deleted."""
+    viewer = await ctx.require_viewer()
+    services = ctx.services
+    tid = parse_tweet_id(tweet_id)
+    named = await services.db.tweets.find_one({"_id": tid}, {"retweet_of": 1})
+    if named is None:
+        raise NotFound(f"No tweet {tweet_id}.")
+    original_id = named.get("retweet_of", tid)
+    mine = await services.db.tweets.find_one(
+        {"retweet_key": retweet_key(viewer.user_id, original_id)}, {"author_id": 1, "retweet_of": 1}
+    )
+    if mine is None:
+        return False
+    return await withdraw_retweet(services, mine)
+
+
+async def withdraw_retweet(services: Services, retweet_doc: Doc) -> bool:
+    """Take a retweet back (see ``resolvers.tweets.retract``); True when it was live."""
+    return await retract(
+        services, retweet_doc["_id"], retweet_doc["author_id"], retweet_of=retweet_doc["retweet_of"]
+    )
+
+
+async def drop_hidden_retweets(ctx: RequestContext, page: Page[Doc], *, collapse: bool) -> Page[Doc]:
+    """A page without the retweets a reader should not see: those whose original is gone
+    (deleted; ``workers.retweets`` takes them back soon after) and, with ``collapse``, the
+    de-duplicated ones (module doc). One loader batch for the originals on the page."""
+    original_ids = [doc["retweet_of"] for doc in page.items if doc.get("retweet_of") is not None]
+    if not original_ids:
+        return page
+    originals = await (await ctx.loaders()).tweets.load_many(original_ids)
+    live = {doc["_id"] for doc in originals if doc is not None}
+    shown: set[int] = set()
+    kept: list[tuple[int, Doc]] = []
+    # Oldest first: the entry that reached the feed first is kept, later retweets repeat it.
+    for position, doc in reversed(list(zip(page.positions, page.items, strict=True))):
+        subject = doc.get("retweet_of", doc["_id"])
+        if subject != doc["_id"] and (subject not in live or (collapse and subject in shown)):
+            continue
+        shown.add(subject)
+        kept.append((position, doc))
+    kept.reverse()
+    return Page(
+        items=[doc for _, doc in kept],
+        positions=[position for position, _ in kept],
+        has_next_page=page.has_next_page,
+    )

@@ -1,0 +1,77 @@
+"""Notification and TweetActivity: what the notification queries and the live streams return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from starling.resolvers import activity, notifications
+from starling.schema.types import Info, Tweet, User, load_user
+
+Doc = dict[str, Any]
+
+NotificationKind = strawberry.enum(
+    notifications.NotificationKind, description="What a notification is about."
+)
+ActivityKind = strawberry.enum(activity.ActivityKind, description="What happened to a watched tweet.")
+
+
+@strawberry.type(description="Something someone did that concerns the viewer.")
+class Notification:
+    id: strawberry.ID
+    kind: NotificationKind
+    created_at: datetime
+    read: bool
+    actor_id: strawberry.Private[int]
+    tweet_id: strawberry.Private[int | None]
+    comment_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Notification:
+        return cls(
+            id=strawberry.ID(str(doc["_id"])),
+            kind=NotificationKind(doc["kind"]),
+            created_at=doc["created_at"],
+            read=doc.get("read", False),
+            actor_id=doc["actor_id"],
+            tweet_id=doc.get("tweet_id"),
+            comment_id=doc.get("comment_id"),
+        )
+
+    @strawberry.field(description="Who did it.")
+    async def actor(self, info: Info) -> User:
+        return await load_user(info, self.actor_id)
+
+    @strawberry.field(description="The tweet concerned; null for FOLLOW, or when it was deleted.")
+    async def tweet(self, info: Info) -> Tweet | None:
+        if self.tweet_id is None:
+            return None
+        doc = await (await info.context.loaders()).tweets.load(self.tweet_id)
+        return Tweet.from_doc(doc) if doc else None
+
+
+@strawberry.type(description="A like, comment or retweet of a watched tweet.")
+class TweetActivity:
+    kind: ActivityKind
+    actor_id: strawberry.Private[int]
+    tweet_doc: strawberry.Private[Doc]
+    comment_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_record(cls, record: Doc) -> TweetActivity:
+        return cls(
+            kind=ActivityKind(record["kind"]),
+            actor_id=record["actor_id"],
+            tweet_doc=record["tweet"],
+            comment_id=record.get("comment_id"),
+        )
+
+    @strawberry.field(description="Who liked, commented or retweeted.")
+    async def actor(self, info: Info) -> User:
+        return await load_user(info, self.actor_id)
+
+    @strawberry.field(description="The watched tweet, with its counts as they are now.")
+    def tweet(self) -> Tweet:
+        return Tweet.from_doc(self.tweet_doc)

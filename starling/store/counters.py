@@ -1,0 +1,378 @@
+"""Like, comment and retweet counts: Redis answers at once, MongoDB catches up in batches.
+
+One mechanism serves the three kinds of counter (``CounterKind``).
+
+**Truth.** The collections: a tweet has as many likes as ``likes`` documents, comments as
+``comments`` documents and retweets as live retweets (tweets whose ``retweet_of`` is it and
+that still hold a ``retweet_key``, which ``resolvers.tweets.retract`` removes).
+
+**What readers see** is ``Keys.counts(tweet)``, a Redis HASH of absolute values. A write
+moves it (when present) in the same script that records the write's delta. A reader who
+finds it missing (never counted, expired after ``counter_ttl_seconds``, Redis lost)
+recounts from the collections, one aggregation per kind for a whole page, and stores the
+result for the next reader.
+
+**MongoDB's stored fields** (``like_count``...) follow through deltas: every write adds
+its delta to ``Keys.count_deltas()``, and the flush job (``workers.counters``) drains that
+hash and applies it with one ``bulk_write`` of ``$inc``, one update per tweet however many
+likes it got, so a viral tweet costs one write per flush instead of one per like.
+
+**Races between a write and a recount.** A write is a MongoDB step then a Redis step; a
+recount read between the two would count the new document and the Redis step would add it
+again. So a write announces itself first (``begin``: ``Keys.count_writers`` holds how many
+writes are in flight and a token that changes with each), and a recount is only stored
+when no write was in flight when it started and none began before it was stored. Otherwise
+the reader uses its recount for this request only. A write that dies between ``begin`` and
+``end`` blocks storing recounts of that tweet for ``counter_guard_seconds``, no longer.
+
+**Flush guarantee.** A drained batch stays in Redis (``Keys.count_batch``, with its batch
+ID) until its ``bulk_write`` succeeded; the next flush retries it before draining anything
+new. Each tweet document records the last batch applied to it (``counts_batch``) and the
+update only matches a tweet that has not had this batch, so a batch is applied to every
+tweet exactly once however often the flush is cut short and run again. Flushes hold a
+lock (``Keys.count_flush_lock``), so batches are applied one after another.
+
+**Repair.** Deltas that never reach the flush (Redis lost, or a process killed between a
+write's MongoDB and Redis steps) leave MongoDB's stored count off. A recount that may be
+stored (above) and saw no flush under way also compares the truth with the stored field
+plus the pending delta and queues the difference as a delta: the next flush repairs the
+stored count. Counters expire, so every tweet still being read is recounted, and repaired,
+at least every ``counter_ttl_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pymongo import UpdateOne
+from redis.exceptions import LockError
+
+from starling.store.services import Services
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+
+class CounterKind(StrEnum):
+    LIKE = "like"
+    COMMENT = "comment"
+    RETWEET = "retweet"
+
+    @property
+    def stored_field(self) -> str:
+        """The tweet document's field that MongoDB keeps this count in."""
+        return f"{self.value}_count"
+
+
+KINDS = tuple(CounterKind)
+KIND_NAMES = tuple(kind.value for kind in KINDS)
+
+# Field of the batch hash that holds its ID (delta fields are "{tweet id}:{kind}").
+_BATCH_ID_FIELD = "#batch"
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    like: int = 0
+    comment: int = 0
+    retweet: int = 0
+
+    @classmethod
+    def of(cls, values: dict[CounterKind, int]) -> Counts:
+        return cls(**{kind.value: values.get(kind, 0) for kind in KINDS})
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where the truth of one kind of counter lives."""
+
+    collection: str
+    tweet_field: str
+    live: dict[str, Any]
+
+
+SOURCES = {
+    CounterKind.LIKE: _Source("likes", "tweet_id", {}),
+    CounterKind.COMMENT: _Source("comments", "tweet_id", {}),
+    CounterKind.RETWEET: _Source("tweets", "retweet_of", {"retweet_key": {"$exists": True}}),
+}
+
+
+@dataclass(slots=True)
+class PendingChange:
+    """What one write did to a tweet's counts, filled in between ``begin`` and ``end``."""
+
+    deltas: dict[CounterKind, int] = field(default_factory=dict)
+
+    def add(self, kind: CounterKind, delta: int) -> None:
+        self.deltas[kind] = self.deltas.get(kind, 0) + delta
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Deltas drained for one flush: tweet ID -> kind -> delta."""
+
+    id: int
+    deltas: dict[int, dict[CounterKind, int]]
+
+
+# KEYS: counts, writers, deltas. ARGV: tweet id, '1' if this write holds a writer guard,
+# guard ttl, then (kind, delta) pairs.
+_END_CHANGE = """
+for i = 4, #ARGV, 2 do
+  local kind, delta = ARGV[i], tonumber(ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[3], ARGV[1] .. ':' .. kind, delta)
+  if redis.call('HEXISTS', KEYS[1], kind) == 1 then redis.call('HINCRBY', KEYS[1], kind, delta) end
+end
+if ARGV[2] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'busy', -1)
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return 1
+"""
+
+# KEYS: counts, writers, deltas, flush state. ARGV: tweet id, writers' token seen before
+# counting ('' = none), flush token seen ('' = none, '-' = a flush was applying a batch),
+# counts ttl, then (kind, counted, stored) triples (stored '' = unknown). Stores the recount
+# only if no write began since it was read (module doc, "Races"); queues the repair of
+# MongoDB's stored count only if no flush ran meanwhile either.
+_STORE_RECOUNT = """
+if tonumber(redis.call('HGET', KEYS[2], 'busy') or '0') ~= 0 then return 0 end
+if (redis.call('HGET', KEYS[2], 'gen') or '') ~= ARGV[2] then return 0 end
+local repair = ARGV[3] ~= '-' and tonumber(redis.call('HGET', KEYS[4], 'busy') or '0') == 0
+  and (redis.call('HGET', KEYS[4], 'gen') or '') == ARGV[3]
+for i = 5, #ARGV, 3 do
+  local kind, counted, stored = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HSETNX', KEYS[1], kind, counted) == 1 and repair and stored ~= '' then
+    local delta_field = ARGV[1] .. ':' .. kind
+    local pending = tonumber(redis.call('HGET', KEYS[3], delta_field) or '0')
+    local drift = tonumber(counted) - tonumber(stored) - pending
+    if drift ~= 0 then redis.call('HINCRBY', KEYS[3], delta_field, drift) end
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: deltas, batch, flush state. ARGV: the ID a new batch gets. A batch left by a flush
+# that did not finish is returned again, with its original ID.
+_DRAIN = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('HSET', KEYS[2], '#batch', ARGV[1])
+end
+redis.call('HSET', KEYS[3], 'busy', 1)
+return redis.call('HGETALL', KEYS[2])
+"""
+
+# KEYS: batch, flush state. ARGV: the batch ID just applied.
+_FINISH = """
+if redis.call('HGET', KEYS[1], '#batch') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[2], 'busy', 0, 'gen', ARGV[1])
+return 1
+"""
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Counters:
+    """The counts of tweets: writes, batched reads, recounts and the flush."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._redis = services.redis
+        self._keys = services.keys
+        self._settings = services.settings
+        self._end_change = services.redis.register_script(_END_CHANGE)
+        self._store_recount = services.redis.register_script(_STORE_RECOUNT)
+        self._drain = services.redis.register_script(_DRAIN)
+        self._finish = services.redis.register_script(_FINISH)
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def begin(self, tweet_id: int) -> bool:
+        """Announce a write to the tweet's counts; call before its MongoDB step."""
+        key = self._keys.count_writers(tweet_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "busy", 1)
+            pipe.hset(key, "gen", self._services.ids.next_id())
+            pipe.expire(key, self._settings.counter_guard_seconds)
+            await pipe.execute()
+        return True
+
+    async def end(self, tweet_id: int, change: PendingChange, *, guarded: bool) -> None:
+        """Apply the write's deltas (to the counts readers see, and to the deltas MongoDB
+        is owed) and withdraw its announcement when ``begin`` succeeded."""
+        deltas = [item for kind, delta in change.deltas.items() if delta for item in (kind.value, delta)]
+        if not deltas and not guarded:
+            return
+        keys = self._keys
+        await self._end_change(
+            keys=[keys.counts(tweet_id), keys.count_writers(tweet_id), keys.count_deltas()],
+            args=[tweet_id, "1" if guarded else "0", self._settings.counter_guard_seconds, *deltas],
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def read(self, tweet_ids: Sequence[int]) -> list[Counts]:
+        """The counts of each tweet: one Redis round trip, plus a recount from MongoDB (one
+        query per kind, and the stored fields) for the tweets whose counters are gone."""
+        keys = self._keys
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.count_flush_state(), "busy", "gen")
+            for tweet_id in tweet_ids:
+                pipe.hmget(keys.counts(tweet_id), *KIND_NAMES)
+                pipe.hmget(keys.count_writers(tweet_id), "busy", "gen")
+            replies = await pipe.execute()
+        flush_busy, flush_gen = replies[0]
+        flush_seen = "-" if _text(flush_busy) not in ("", "0") else _text(flush_gen)
+        found: dict[int, Counts] = {}
+        writers_seen: dict[int, str | None] = {}
+        for tweet_id, values, (busy, gen) in zip(tweet_ids, replies[1::2], replies[2::2], strict=True):
+            if None not in values:
+                found[tweet_id] = Counts(*(int(value) for value in values))
+            else:
+                # None: a write is in flight, so this recount must not be stored.
+                writers_seen[tweet_id] = _text(gen) if _text(busy) in ("", "0") else None
+        if writers_seen:
+            missing = list(writers_seen)
+            counted, stored = await asyncio.gather(self.count(missing), self._stored(missing))
+            found.update(counted)
+            storable = {tid: seen for tid, seen in writers_seen.items() if seen is not None}
+            if storable:
+                await self._store(storable, counted, stored, flush_seen)
+        return [found[tweet_id] for tweet_id in tweet_ids]
+
+    async def count(self, tweet_ids: Sequence[int]) -> dict[int, Counts]:
+        """Recount from the collections, the truth: one aggregation per kind."""
+        per_kind = await asyncio.gather(*(self._count_kind(kind, tweet_ids) for kind in KINDS))
+        by_kind = dict(zip(KINDS, per_kind, strict=True))
+        return {
+            tweet_id: Counts.of({kind: numbers.get(tweet_id, 0) for kind, numbers in by_kind.items()})
+            for tweet_id in tweet_ids
+        }
+
+    async def _count_kind(self, kind: CounterKind, tweet_ids: Sequence[int]) -> dict[int, int]:
+        source = SOURCES[kind]
+        collection = getattr(self._services.db, source.collection)
+        cursor = await collection.aggregate(
+            [
+                {"$match": {source.tweet_field: {"$in": list(tweet_ids)}, **source.live}},
+                {"$group": {"_id": f"${source.tweet_field}", "n": {"$sum": 1}}},
+            ]
+        )
+        return {row["_id"]: row["n"] for row in await cursor.to_list()}
+
+    async def _stored(self, tweet_ids: Sequence[int]) -> dict[int, Doc]:
+        """MongoDB's stored counts of the tweets that exist."""
+        docs = await self._services.db.tweets.find(
+            {"_id": {"$in": list(tweet_ids)}}, {kind.stored_field: 1 for kind in KINDS}
+        ).to_list()
+        return {doc["_id"]: doc for doc in docs}
+
+    async def _store(
+        self,
+        writers_seen: dict[int, str],
+        counted: dict[int, Counts],
+        stored: dict[int, Doc],
+        flush_seen: str,
+    ) -> None:
+        keys = self._keys
+        ttl = self._settings.counter_ttl_seconds
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.scripts.add(self._store_recount)
+            for tweet_id, seen in writers_seen.items():
+                doc = stored.get(tweet_id)
+                triples: list[Any] = []
+                for kind in KINDS:
+                    stored_value = "" if doc is None else doc.get(kind.stored_field, 0)
+                    triples += [kind.value, getattr(counted[tweet_id], kind.value), stored_value]
+                pipe.evalsha(
+                    self._store_recount.sha,
+                    4,
+                    keys.counts(tweet_id),
+                    keys.count_writers(tweet_id),
+                    keys.count_deltas(),
+                    keys.count_flush_state(),
+                    tweet_id,
+                    seen,
+                    flush_seen,
+                    ttl,
+                    *triples,
+                )
+            await pipe.execute()
+
+    # -- the flush -----------------------------------------------------------------------
+
+    async def flush(self) -> int | None:
+        """Apply the pending deltas to MongoDB: one ``bulk_write``. Returns how many tweets
+        were updated, or None when another flush holds the lock."""
+        lock = self._redis.lock(
+            self._keys.count_flush_lock(), timeout=self._settings.counter_flush_lock_seconds
+        )
+        if not await lock.acquire(blocking=False):
+            return None
+        try:
+            batch = await self.drain()
+            if batch is None:
+                return 0
+            updated = await self.apply(batch)
+            await self.finish(batch)
+            return updated
+        finally:
+            try:
+                await lock.release()
+            except LockError:
+                log.warning("counter flush outlived its lock (counter_flush_lock_seconds)")
+
+    async def drain(self) -> Batch | None:
+        """Take the pending deltas out of the way of new writes (or, first, the batch a
+        failed flush left behind); None when nothing is pending."""
+        keys = self._keys
+        raw = await self._drain(
+            keys=[keys.count_deltas(), keys.count_batch(), keys.count_flush_state()],
+            args=[self._services.ids.next_id()],
+        )
+        if not raw:
+            return None
+        fields = dict(zip(map(_text, raw[::2]), map(_text, raw[1::2]), strict=True))
+        batch_id = int(fields.pop(_BATCH_ID_FIELD))
+        deltas: dict[int, dict[CounterKind, int]] = {}
+        for name, value in fields.items():
+            tweet_id, kind = name.split(":")
+            deltas.setdefault(int(tweet_id), {})[CounterKind(kind)] = int(value)
+        return Batch(id=batch_id, deltas=deltas)
+
+    async def apply(self, batch: Batch) -> int:
+        """One ``bulk_write``: per tweet, ``$inc`` of its deltas unless it had this batch."""
+        updates = [
+            UpdateOne(
+                {"_id": tweet_id, "counts_batch": {"$ne": batch.id}},
+                {
+                    "$inc": {kind.stored_field: delta for kind, delta in kinds.items() if delta},
+                    "$set": {"counts_batch": batch.id},
+                },
+            )
+            for tweet_id, kinds in batch.deltas.items()
+            if any(kinds.values())
+        ]
+        if not updates:
+            return 0
+        result = await self._services.db.tweets.bulk_write(updates, ordered=False)
+        return result.modified_count
+
+    async def finish(self, batch: Batch) -> None:
+        """Forget a batch that MongoDB has."""
+        keys = self._keys
+        await self._finish(keys=[keys.count_batch(), keys.count_flush_state()], args=[batch.id])

@@ -1,0 +1,356 @@
+"""Live events: publishing them on Redis pub/sub, and the per-process hub that hands them to
+local subscribers.
+
+Publishers (request handlers, workers) ``PUBLISH`` small JSON events carrying IDs on
+per-recipient channels (names in ``store.keys``): ``ev:feed:{user}``, ``ev:author:{user}``,
+``ev:notif:{user}``, ``ev:tweet:{tweet}``.
+
+Each API process runs one ``EventHub``: ONE Redis connection in subscribe mode whose channel
+set is the union of what its local subscribers want (a channel is subscribed when its first
+local subscriber arrives and unsubscribed when its last one leaves), and one reader task that
+hands every message to the local subscribers of its channel through their own bounded
+queues. So 10,000 WebSocket subscribers cost one Redis connection, each process only
+receives the channels its own clients listen to, and a subscriber that stops reading fills
+only its own queue: when that is full it is dropped (its iteration raises
+``SubscriberDropped``) rather than slowing the reader down for everyone else.
+
+Delivery is at most once, like Redis pub/sub itself: an event published while the hub is
+reconnecting to Redis, or before a new channel's ``SUBSCRIBE`` has reached Redis, is not
+delivered. Live events announce changes to durable state (the home timeline, the
+notifications collection); a client that reconnects re-reads that state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import orjson
+from prometheus_client import Counter, Gauge
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline, PubSub
+from redis.exceptions import RedisError
+
+from starling.store.keys import Keys
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+# How many channels one SUBSCRIBE / UNSUBSCRIBE names: bounds a command's size when thousands
+# of clients connect at once.
+CHANNELS_PER_COMMAND = 500
+RECONNECT_MAX_SECONDS = 30.0
+
+LIVE_SUBSCRIBERS = Gauge("starling_live_subscribers", "Live event subscriptions held by this process")
+LIVE_CHANNELS = Gauge("starling_live_channels", "Redis channels this process's event hub subscribes")
+LIVE_EVENTS = Counter("starling_live_events_total", "Events handed to local subscribers")
+LIVE_DROPPED = Counter("starling_live_dropped_total", "Subscribers dropped for falling behind")
+
+
+# -- publishing ------------------------------------------------------------------------
+
+
+def encode_event(event: Event) -> bytes:
+    return orjson.dumps(event)
+
+
+def tweet_event(tweet_id: int) -> bytes:
+    """The event of ``ev:feed:*`` and ``ev:author:*``: which tweet."""
+    return encode_event({"tweet_id": tweet_id})
+
+
+def queue_feed_events(pipe: Pipeline, keys: Keys, user_ids: Iterable[int], tweet_id: int) -> None:
+    """Queue, on ``pipe``, "tweet entered your home feed" for each user: the fan-out calls
+    this in the same pipeline that writes the timelines, so it costs no extra round trip."""
+    payload = tweet_event(tweet_id)
+    for user_id in user_ids:
+        pipe.publish(keys.feed_events(user_id), payload)
+
+
+def queue_post_events(pipe: Pipeline, keys: Keys, author_id: int, tweet_id: int) -> None:
+    """Queue, on ``pipe``, the author's side of a new tweet: it entered the author's own home
+    feed, and it is announced on the author channel, where followers of a celebrity (whose
+    tweets are not fanned out) listen."""
+    payload = tweet_event(tweet_id)
+    pipe.publish(keys.feed_events(author_id), payload)
+    pipe.publish(keys.author_events(author_id), payload)
+
+
+async def publish(redis: Redis, channel: str, event: Event) -> int:
+    """Publish one event; returns how many hub connections (API processes) received it."""
+    return int(await redis.publish(channel, encode_event(event)))
+
+
+# -- subscribing -----------------------------------------------------------------------
+
+
+class SubscriberDropped(Exception):
+    """The subscriber's buffer overflowed: it was not reading fast enough."""
+
+
+_DROPPED = object()
+_CLOSED = object()
+
+
+class Subscriber:
+    """One local subscription to a set of channels: an async iterator of events, fed by
+    the hub through a bounded queue. Use it as a context manager so that leaving the block
+    (normally, by an error or by cancellation) unsubscribes it at once."""
+
+    __slots__ = ("_hub", "_queue", "channels")
+
+    def __init__(self, hub: EventHub, channels: frozenset[str], size: int) -> None:
+        self._hub = hub
+        self.channels = channels
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=size)
+
+    def offer(self, event: Event) -> bool:
+        """Buffer an event without waiting; False when the buffer is full."""
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def end(self, marker: object) -> None:
+        """Discard what is buffered and make the next read see ``marker``."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(marker)
+
+    def close(self) -> None:
+        self._hub.remove(self)
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __aiter__(self) -> Subscriber:
+        return self
+
+    async def __anext__(self) -> Event:
+        item = await self._queue.get()
+        if item is _DROPPED:
+            raise SubscriberDropped("this subscription fell too far behind and was closed")
+        if item is _CLOSED:
+            raise StopAsyncIteration
+        return item
+
+
+class EventHub:
+    """The process's single Redis subscription, shared by all its live subscribers.
+
+    Three pieces of state, all changed without awaiting (so an unsubscribe from a cancelled
+    task or a ``finally`` block is immediate): ``_routes`` maps each channel to its local
+    subscribers; ``_live`` is what the Redis connection is subscribed to; ``_dirty`` wakes
+    the sync task, which alone sends ``SUBSCRIBE``/``UNSUBSCRIBE`` to bring ``_live`` to
+    ``_routes`` (a burst of arrivals becomes a few commands naming many channels). Any
+    channel gaining its first or losing its last subscriber marks the hub dirty, even one a
+    running sync is handling at that moment, so the next sync always sees the final state.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        queue_size: int,
+        ping_seconds: float,
+        reconnect_seconds: float,
+    ) -> None:
+        self._redis = redis
+        self._queue_size = queue_size
+        self._ping_seconds = ping_seconds
+        self._reconnect_seconds = reconnect_seconds
+        self._routes: dict[str, set[Subscriber]] = {}
+        self._subscribers: set[Subscriber] = set()
+        self._live: set[str] = set()
+        self._pubsub: PubSub | None = None
+        self._dirty = asyncio.Event()
+        self._commands = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- introspection (tests, metrics) --------------------------------------------------
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """Channels some local subscriber listens to."""
+        return frozenset(self._routes)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the subscription connection (fails fast when Redis is unreachable)."""
+        self._pubsub = await self._open()
+        self._tasks = [
+            asyncio.create_task(self._read_forever(), name="event-hub-reader"),
+            asyncio.create_task(self._sync_forever(), name="event-hub-sync"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for subscriber in list(self._subscribers):
+            self.remove(subscriber)
+            subscriber.end(_CLOSED)
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+            self._pubsub = None
+        LIVE_CHANNELS.dec(len(self._live))
+        self._live.clear()
+
+    # -- subscribers ---------------------------------------------------------------------
+
+    def subscribe(self, channels: Iterable[str]) -> Subscriber:
+        subscriber = Subscriber(self, frozenset(channels), self._queue_size)
+        self._subscribers.add(subscriber)
+        for channel in subscriber.channels:
+            routed = self._routes.setdefault(channel, set())
+            if not routed:
+                self._dirty.set()  # a channel this process did not want a moment ago
+            routed.add(subscriber)
+        LIVE_SUBSCRIBERS.inc()
+        return subscriber
+
+    def remove(self, subscriber: Subscriber) -> None:
+        """Forget a subscriber (idempotent); channels nobody else wants are unsubscribed."""
+        if subscriber not in self._subscribers:
+            return
+        self._subscribers.discard(subscriber)
+        for channel in subscriber.channels:
+            routed = self._routes.get(channel)
+            if routed is None:
+                continue
+            routed.discard(subscriber)
+            if not routed:
+                del self._routes[channel]
+                self._dirty.set()
+        LIVE_SUBSCRIBERS.dec()
+
+    def _dispatch(self, channel: str, data: bytes) -> None:
+        subscribers = self._routes.get(channel)
+        if not subscribers:
+            return  # the last subscriber left; the UNSUBSCRIBE is on its way
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            log.warning("ignoring a malformed event on %s", channel)
+            return
+        for subscriber in list(subscribers):
+            if subscriber.offer(event):
+                LIVE_EVENTS.inc()
+            else:
+                self.remove(subscriber)
+                subscriber.end(_DROPPED)
+                LIVE_DROPPED.inc()
+                log.info("dropped a live subscriber that fell %d events behind", self._queue_size)
+
+    # -- the Redis side ------------------------------------------------------------------
+
+    async def _open(self) -> PubSub:
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.connect()
+        except BaseException:
+            await pubsub.aclose()
+            raise
+        return pubsub
+
+    async def _read_forever(self) -> None:
+        while True:
+            pubsub = self._pubsub
+            try:
+                if pubsub is None:
+                    raise ConnectionError("not connected")
+                await self._read(pubsub)
+            except (RedisError, OSError) as exc:
+                log.warning("event hub lost its Redis connection (%s); reconnecting", exc)
+                await self._reconnect()
+
+    async def _read(self, pubsub: PubSub) -> None:
+        """Dispatch messages until the connection fails. When it has been quiet for a ping
+        interval, ping it; if the next interval brings nothing either (not even the pong),
+        the connection is dead without having said so."""
+        awaiting_pong = False
+        while True:
+            message = await pubsub.get_message(timeout=self._ping_seconds)
+            if message is None:
+                if awaiting_pong:
+                    raise ConnectionError("Redis did not answer the event hub's ping")
+                await pubsub.ping()
+                awaiting_pong = True
+                continue
+            awaiting_pong = False
+            if message["type"] == "message":
+                channel = message["channel"]
+                self._dispatch(channel.decode() if isinstance(channel, bytes) else channel, message["data"])
+
+    async def _reconnect(self) -> None:
+        async with self._commands:
+            old, self._pubsub = self._pubsub, None
+            LIVE_CHANNELS.dec(len(self._live))
+            self._live.clear()
+        if old is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await old.aclose()
+        delay = self._reconnect_seconds
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                pubsub = await self._open()
+                break
+            except (RedisError, OSError) as exc:
+                log.warning("event hub cannot reach Redis (%s); retrying in %.1fs", exc, delay)
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+        async with self._commands:
+            self._pubsub = pubsub
+        self._dirty.set()  # resubscribe everything the local subscribers still want
+        log.info("event hub reconnected to Redis")
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                async with self._commands:
+                    await self._sync()
+            except (RedisError, OSError) as exc:
+                # The reader sees the broken connection too, reconnects and marks us dirty.
+                log.warning("event hub could not update its subscriptions (%s)", exc)
+
+    async def _sync(self) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        wanted = [channel for channel in self._routes if channel not in self._live]
+        unwanted = [channel for channel in self._live if channel not in self._routes]
+        for chunk in _chunks(wanted):
+            await pubsub.subscribe(*chunk)
+            self._live.update(chunk)
+            LIVE_CHANNELS.inc(len(chunk))
+        for chunk in _chunks(unwanted):
+            await pubsub.unsubscribe(*chunk)
+            self._live.difference_update(chunk)
+            LIVE_CHANNELS.dec(len(chunk))
+
+
+def _chunks(channels: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(channels), CHANNELS_PER_COMMAND):
+        yield channels[start : start + CHANNELS_PER_COMMAND]

@@ -1,0 +1,43 @@
+"""Taking back the retweets of a deleted tweet.
+
+Reads hide a retweet whose original is gone at once (``resolvers.retweets``); this job
+retracts them for good, which takes them out of their retweeters' followers' timelines and
+puts their authors' ``tweets_count`` right. A job handles ``retweet_cascade_batch`` of them
+and enqueues the rest; retracting is idempotent, so a job that dies half-way is run again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starling.resolvers.retweets import withdraw_retweet
+from starling.store.queue import RETRACT_RETWEETS, enqueue
+from starling.store.services import Services
+
+
+async def retract_retweets(ctx: dict[str, Any], original_id: int) -> str:
+    services: Services = ctx["services"]
+    original = await services.db.tweets.find_one({"_id": original_id}, {"deleted": 1})
+    if original is not None and not original.get("deleted"):
+        return "live"
+    batch = services.settings.retweet_cascade_batch
+    # Live retweets only: each one retracted loses its key and drops out of this query.
+    retweets = (
+        await services.db.tweets.find(
+            {"retweet_of": original_id, "retweet_key": {"$exists": True}},
+            {"author_id": 1, "retweet_of": 1},
+        )
+        .limit(batch)
+        .to_list()
+    )
+    for retweet in retweets:
+        await withdraw_retweet(services, retweet)
+    if len(retweets) < batch:
+        return "retracted"
+    await enqueue(
+        services.queue,
+        RETRACT_RETWEETS,
+        original_id,
+        job_id=f"{RETRACT_RETWEETS}:{original_id}:{retweets[-1]['_id']}",
+    )
+    return "continued"

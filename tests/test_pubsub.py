@@ -1,0 +1,139 @@
+"""The event hub on a real Redis: one connection, reference-counted channels, slow
+subscribers dropped, recovery after the connection is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from starling.store.pubsub import EventHub, Subscriber, SubscriberDropped, publish
+from tests.api import eventually
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    # A client name of its own lets a test find (and kill) the hub's connection.
+    client = Redis.from_url(redis_url, client_name=f"hub-test-{uuid.uuid4().hex[:12]}")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def hub(redis: Redis) -> AsyncIterator[EventHub]:
+    started = EventHub(redis, queue_size=3, ping_seconds=0.5, reconnect_seconds=0.05)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"hubtest:{uuid.uuid4().hex}"
+
+
+async def subscribed(redis: Redis, channel: str, expected: int = 1) -> None:
+    """Wait until Redis reports ``expected`` connections subscribed to ``channel``."""
+
+    async def check() -> bool:
+        [(_, count)] = await redis.pubsub_numsub(channel)
+        return count == expected
+
+    await eventually(check)
+
+
+async def next_event(subscriber: Subscriber) -> dict:
+    return await asyncio.wait_for(anext(subscriber), 2)
+
+
+async def test_local_subscribers_share_one_redis_subscription(
+    hub: EventHub, redis: Redis, channel: str
+) -> None:
+    other = channel + ":other"
+    first, second, third = hub.subscribe([channel]), hub.subscribe([channel]), hub.subscribe([other])
+    await subscribed(redis, channel)
+    await subscribed(redis, other)
+    assert hub.subscriber_count == 3 and hub.channels == {channel, other}
+
+    assert await publish(redis, channel, {"n": 1}) == 1  # one connection, whatever the subscribers
+    assert await next_event(first) == {"n": 1}
+    assert await next_event(second) == {"n": 1}
+
+    first.close()
+    await publish(redis, channel, {"n": 2})
+    assert await next_event(second) == {"n": 2}
+    assert hub.channels == {channel, other}
+
+    second.close()
+    third.close()
+    assert hub.subscriber_count == 0 and hub.channels == frozenset()
+    await subscribed(redis, channel, 0)
+    await subscribed(redis, other, 0)
+
+
+async def test_a_subscriber_that_falls_behind_is_dropped_alone(
+    hub: EventHub, redis: Redis, channel: str
+) -> None:
+    slow, fast = hub.subscribe([channel]), hub.subscribe([channel])
+    await subscribed(redis, channel)
+    received = []
+    for n in range(6):  # the queue holds 3
+        await publish(redis, channel, {"n": n})
+        received.append(await next_event(fast))
+    assert [event["n"] for event in received] == list(range(6))
+    with pytest.raises(SubscriberDropped):
+        await next_event(slow)
+    assert hub.subscriber_count == 1
+    fast.close()
+
+
+async def test_leaving_the_block_unsubscribes_even_when_cancelled(
+    hub: EventHub, redis: Redis, channel: str
+) -> None:
+    async def listen() -> None:
+        with hub.subscribe([channel]) as subscriber:
+            async for _ in subscriber:
+                pass
+
+    task = asyncio.create_task(listen())
+    await subscribed(redis, channel)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hub.subscriber_count == 0 and hub.channels == frozenset()
+    await subscribed(redis, channel, 0)
+
+
+async def test_the_hub_resubscribes_after_losing_its_connection(
+    hub: EventHub, redis: Redis, channel: str
+) -> None:
+    subscriber = hub.subscribe([channel])
+    await subscribed(redis, channel)
+    name = (await redis.client_info())["name"]
+    clients = await redis.client_list()
+    victims = [client["id"] for client in clients if client["name"] == name and int(client["sub"])]
+    assert len(victims) == 1
+    await redis.client_kill_filter(_id=victims[0])
+
+    async def delivered() -> bool:
+        await publish(redis, channel, {"after": "reconnect"})
+        try:
+            return await asyncio.wait_for(anext(subscriber), 0.2) == {"after": "reconnect"}
+        except TimeoutError:
+            return False
+
+    await eventually(delivered)
+    subscriber.close()
+
+
+async def test_stopping_the_hub_ends_every_subscription(redis: Redis, channel: str) -> None:
+    hub = EventHub(redis, queue_size=3, ping_seconds=0.5, reconnect_seconds=0.05)
+    await hub.start()
+    subscriber = hub.subscribe([channel])
+    await hub.stop()
+    with pytest.raises(StopAsyncIteration):
+        await next_event(subscriber)
+    assert hub.subscriber_count == 0

@@ -1,0 +1,193 @@
+"""Subscriptions over real WebSockets to a real uvicorn server, with gql as the client,
+in both protocols: graphql-transport-ws and the legacy graphql-ws."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+import websockets
+from gql import GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+
+from starling.config import Settings
+from starling.store.mongo import connect_mongo
+from tests.api import Api
+from tests.conftest import make_settings
+from tests.realtime import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, PROTOCOLS, Listener, LiveApp, codes, serve_live
+
+HOME_FEED = "subscription { homeFeed { id text author { handle } } }"
+NOTIFICATIONS = "subscription { notifications { kind actor { handle } } }"
+TWEET_ACTIVITY = (
+    "subscription($id: ID!) { tweetActivity(tweetId: $id) { kind actor { handle } tweet { id } } }"
+)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_home_feed_delivers_a_followed_authors_tweet_within_two_seconds(
+    live: LiveApp, protocol: str
+) -> None:
+    api = live.api
+    author, reader = await api.sign_up("author"), await api.sign_up("reader")
+    await api.follow(reader, author)
+    async with Listener(live.client(reader.token, protocol), HOME_FEED) as feed:
+        await live.settled(1)
+        tweet = await api.post(author, "hello, live world")
+        result = await feed.next(within=2.0)
+    expected = {"id": tweet["id"], "text": "hello, live world", "author": {"handle": "author"}}
+    assert result["homeFeed"] == expected
+
+
+async def test_home_feed_includes_the_viewers_own_tweets_and_not_strangers(live: LiveApp) -> None:
+    api = live.api
+    me, stranger = await api.sign_up("me"), await api.sign_up("stranger")
+    async with Listener(live.client(me.token), HOME_FEED) as feed:
+        await live.settled(1)
+        await api.post(stranger, "not for you")
+        mine = await api.post(me, "my own")
+        result = await feed.next()
+    assert result["homeFeed"]["id"] == mine["id"]
+
+
+async def test_followers_of_a_celebrity_hear_of_posts_merged_at_read_time(redis_url: str) -> None:
+    async with serve_live(make_settings(redis_url, celebrity_followers=1)) as live:
+        api = live.api
+        star, fan, other = await api.sign_up("star"), await api.sign_up("fan"), await api.sign_up("other")
+        await api.follow(fan, star)
+        await api.follow(other, star)  # two followers: a celebrity
+        async with Listener(live.client(fan.token), HOME_FEED) as feed:
+            await live.settled(1)
+            assert live.services.keys.author_events(int(star.id)) in live.hub.channels
+            tweet = await api.post(star, "to my many fans")
+            assert (await feed.next())["homeFeed"]["id"] == tweet["id"]
+            follow_up = await api.post(star, "and again")
+            # Whether or not the fan-out also ran, each tweet arrives once.
+            assert (await feed.next())["homeFeed"]["id"] == follow_up["id"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("token", [None, "not-a-token"])
+@pytest.mark.parametrize("query", [HOME_FEED, NOTIFICATIONS])
+async def test_viewer_subscriptions_refuse_anonymous_clients(
+    live: LiveApp, protocol: str, token: str | None, query: str
+) -> None:
+    async with Listener(live.client(token, protocol), query) as refused:
+        assert codes(await refused.error()) == ["UNAUTHENTICATED"]
+    assert live.hub.subscriber_count == 0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(("tweet_id", "code"), [("nope", "BAD_USER_INPUT"), ("123", "NOT_FOUND")])
+async def test_tweet_activity_checks_its_tweet(
+    live: LiveApp, protocol: str, tweet_id: str, code: str
+) -> None:
+    async with Listener(live.client(None, protocol), TWEET_ACTIVITY, {"id": tweet_id}) as refused:
+        assert codes(await refused.error()) == [code]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "options"),
+    [
+        # The server's `ka` messages must keep arriving within the client's timeout.
+        (GRAPHQL_WS, {"keep_alive_timeout": 1.0}),
+        # The client pings; the server must answer each ping in time.
+        (GRAPHQL_TRANSPORT_WS, {"ping_interval": 0.2, "pong_timeout": 0.5}),
+    ],
+)
+async def test_keep_alive_holds_an_idle_subscription_open(
+    redis_url: str, protocol: str, options: dict[str, float]
+) -> None:
+    async with serve_live(make_settings(redis_url, ws_keep_alive_seconds=0.2)) as live:
+        me = await live.api.sign_up("idle")
+        async with Listener(live.client(me.token, protocol, **options), HOME_FEED) as feed:
+            await live.settled(1)
+            await asyncio.sleep(2.0)  # idle for several keep-alive periods
+            tweet = await live.api.post(me, "still there?")
+            assert (await feed.next())["homeFeed"]["id"] == tweet["id"]
+
+
+async def test_a_client_leaving_mid_stream_leaves_nothing_behind(live: LiveApp) -> None:
+    api = live.api
+    me = await api.sign_up("leaver")
+    channel = live.services.keys.feed_events(int(me.id))
+    baseline = len(asyncio.all_tasks())
+    async with Listener(live.client(me.token), HOME_FEED) as feed:
+        await live.settled(1)
+        await api.post(me, "first")
+        await feed.next()
+        await feed.stop()  # gql completes the operation and closes the socket
+        await live.settled(0)
+    assert live.hub.channels == frozenset()
+    await live.released([channel])
+    await _tasks_back_to(baseline)
+
+
+async def test_a_connection_dropped_without_a_goodbye_is_cleaned_up(live: LiveApp) -> None:
+    """No `complete`, no close frame: the TCP connection just goes away."""
+    me = await live.api.sign_up("vanisher")
+    baseline = len(asyncio.all_tasks())
+    async with websockets.connect(live.ws_url, subprotocols=[GRAPHQL_TRANSPORT_WS]) as socket:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {me.token}"}}
+        await socket.send(json.dumps(init))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": HOME_FEED}}))
+        await live.settled(1)
+        socket.transport.abort()
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await socket.recv()
+    await live.settled(0)
+    await live.released([live.services.keys.feed_events(int(me.id))])
+    await _tasks_back_to(baseline)
+
+
+async def _tasks_back_to(baseline: int) -> None:
+    """The server's per-connection tasks (handler, operations, keep-alive) are gone."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while len(asyncio.all_tasks()) > baseline:
+        assert asyncio.get_running_loop().time() < deadline, asyncio.all_tasks()
+        await asyncio.sleep(0.05)
+
+
+async def test_two_api_processes_on_one_redis_each_serve_their_own_subscribers(
+    redis_url: str, settings: Settings
+) -> None:
+    """Two app instances (own uvicorn, own hub) share Redis and the MongoDB engine; the
+    worker runs in the first only. Each hub subscribes its own clients' channels only."""
+    mongo = connect_mongo(settings)
+    second_settings = settings.model_copy(update={"run_worker_in_process": False})
+    async with serve_live(settings, mongo) as first, serve_live(second_settings, mongo) as second:
+        api: Api = first.api
+        author, near, far = await api.sign_up("author"), await api.sign_up("near"), await api.sign_up("far")
+        await api.follow(near, author)
+        await second.api.follow(far, author)
+        async with (
+            Listener(first.client(near.token), HOME_FEED) as near_feed,
+            Listener(second.client(far.token, GRAPHQL_WS), HOME_FEED) as far_feed,
+        ):
+            await first.settled(1)
+            await second.settled(1)
+            keys = first.services.keys
+            assert first.hub.channels == {keys.feed_events(int(near.id))}
+            assert second.hub.channels == {keys.feed_events(int(far.id))}
+            tweet = await second.api.post(author, "one post, two processes")
+            assert (await near_feed.next())["homeFeed"]["id"] == tweet["id"]
+            assert (await far_feed.next())["homeFeed"]["id"] == tweet["id"]
+    await mongo.close()
+
+
+async def test_an_unauthenticated_subscription_does_not_stop_others_on_the_socket(live: LiveApp) -> None:
+    """A refusal ends that operation only; the connection and its other operations go on."""
+    me = await live.api.sign_up("multi")
+    client = live.client(me.token)
+    async with client as session:
+        feed = session.subscribe(GraphQLRequest(HOME_FEED))
+        with pytest.raises(TransportQueryError) as refused:
+            await anext(session.subscribe(GraphQLRequest(TWEET_ACTIVITY, variable_values={"id": "nope"})))
+        assert codes(refused.value.errors or []) == ["BAD_USER_INPUT"]
+        first = asyncio.ensure_future(anext(feed))
+        await live.settled(1)
+        tweet = await live.api.post(me, "still subscribed")
+        assert (await asyncio.wait_for(first, 2))["homeFeed"]["id"] == tweet["id"]
+        await feed.aclose()

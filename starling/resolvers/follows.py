@@ -119,25 +119,25 @@ async def followed_ids(services: Services, user_id: int) -> list[int]:
     return [doc["followee_id"] for doc in docs]
 
 
-async def _user_page(
-    ctx: RequestContext, query: Doc, user_field: str, first: int | None, after: str | None
+async def edge_users_page(
+    ctx: RequestContext, collection: Any, query: Doc, user_field: str, first: int | None, after: str | None
 ) -> Page[Doc]:
+    """A page of users reached through edge documents (follows, likes), newest edge first."""
     first = check_first(first, ctx.services.settings.page_size_max)
-    edges = await find_page(ctx.services.db.follows, query, first, after)
-    users = await (await ctx.loaders()).users.load_many([e[user_field] for e in edges.items])
-    rows = [(pos, user) for pos, user in zip(edges.positions, users, strict=True) if user]
-    return Page(
-        items=[user for _, user in rows],
-        positions=[pos for pos, _ in rows],
-        has_next_page=edges.has_next_page,
-    )
+    edges = await find_page(collection, query, first, after)
+    users = await (await ctx.loaders()).users.load_many([edge[user_field] for edge in edges.items])
+    return edges.hydrated(users)
 
 
 async def followers(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
     """Newest followers first."""
-    return await _user_page(ctx, {"followee_id": user_id}, "follower_id", first, after)
+    return await edge_users_page(
+        ctx, ctx.services.db.follows, {"followee_id": user_id}, "follower_id", first, after
+    )
 
 
 async def following(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
     """Most recently followed first."""
-    return await _user_page(ctx, {"follower_id": user_id}, "followee_id", first, after)
+    return await edge_users_page(
+        ctx, ctx.services.db.follows, {"follower_id": user_id}, "followee_id", first, after
+    )

@@ -9,7 +9,8 @@ from pymongo.errors import DuplicateKeyError
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.engagement import engagement_target
-from starling.resolvers.pagination import Page, check_first, find_page
+from starling.resolvers.follows import edge_users_page
+from starling.resolvers.pagination import Page
 from starling.store.counters import CounterKind
 from starling.store.documents import utcnow
 from starling.store.services import Services
@@ -61,12 +62,4 @@ async def remove_like(services: Services, user_id: int, tweet_id: int) -> bool:
 
 async def liked_by(ctx: RequestContext, tweet_id: int, first: int | None, after: str | None) -> Page[Doc]:
     """Who liked the tweet, most recent like first."""
-    first = check_first(first, ctx.services.settings.page_size_max)
-    likes = await find_page(ctx.services.db.likes, {"tweet_id": tweet_id}, first, after)
-    users = await (await ctx.loaders()).users.load_many([like["user_id"] for like in likes.items])
-    rows = [(position, user) for position, user in zip(likes.positions, users, strict=True) if user]
-    return Page(
-        items=[user for _, user in rows],
-        positions=[position for position, _ in rows],
-        has_next_page=likes.has_next_page,
-    )
+    return await edge_users_page(ctx, ctx.services.db.likes, {"tweet_id": tweet_id}, "user_id", first, after)

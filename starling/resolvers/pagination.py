@@ -61,6 +61,16 @@ class Page(Generic[T]):
     positions: list[int]
     has_next_page: bool
 
+    def hydrated(self, documents: list[Any]) -> Page[Any]:
+        """This page with each item replaced by its document (same order); items whose
+        document is gone (``None``) drop out, ``has_next_page`` is kept."""
+        rows = [(pos, doc) for pos, doc in zip(self.positions, documents, strict=True) if doc is not None]
+        return Page(
+            items=[doc for _, doc in rows],
+            positions=[pos for pos, _ in rows],
+            has_next_page=self.has_next_page,
+        )
+
     @classmethod
     def from_rows(cls, rows: list[tuple[int, T]], first: int) -> Page[T]:
         """Build from ``first + 1`` rows fetched newest/oldest-first: the extra row only

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import orjson
 from cross_web import HTTPException
@@ -22,11 +23,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 
 from starling.config import Settings, get_settings
+from starling.persisted_queries import PersistedQueries, PersistedQueryError
 from starling.resolvers.context import RequestContext
 from starling.resolvers.tokens import restore_revocations
 from starling.schema import schema
@@ -53,9 +56,13 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class StarlingGraphQL(GraphQL):
-    """Strawberry's ASGI view with Starling's context and error shape."""
+    """Strawberry's ASGI view with Starling's context, error shape and persisted queries."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter
+
+    def __init__(self, *args: Any, persisted_queries: PersistedQueries, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.persisted_queries = persisted_queries
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -77,6 +84,14 @@ class StarlingGraphQL(GraphQL):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            self.persisted_queries.resolve(item)
+        return data
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -87,11 +102,13 @@ class StarlingGraphQL(GraphQL):
         except HTTPException as exc:
             # Malformed JSON, a missing query, a wrong method: still a GraphQL error body.
             response = bad_request(exc.reason, exc.status_code)
+        except PersistedQueryError as exc:
+            response = bad_request(exc.message, exc.status_code, exc.code)
         await response(scope, receive, send)
 
 
-def bad_request(message: str, status_code: int = 400) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+def bad_request(message: str, status_code: int = 400, code: str = "BAD_USER_INPUT") -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
@@ -170,7 +187,12 @@ def create_app(
     # graphql-ws clients get a `ka` message every interval; graphql-transport-ws clients get
     # pongs to their pings, and uvicorn pings every WebSocket (ws_ping_interval) to find and
     # close dead peers, whose subscriptions are then cleaned up.
-    graphql = StarlingGraphQL(schema, keep_alive=True, keep_alive_interval=settings.ws_keep_alive_seconds)
+    graphql = StarlingGraphQL(
+        schema,
+        keep_alive=True,
+        keep_alive_interval=settings.ws_keep_alive_seconds,
+        persisted_queries=PersistedQueries(settings.persisted_queries_max),
+    )
     return Starlette(
         routes=[
             Route("/", home),

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         default=14 * 24 * 3600,
         description="Idle home timelines expire after this long and are rebuilt on next read.",
     )
+    celebrity_set_ttl_seconds: int = Field(
+        default=3600,
+        description="Lifetime of a reader's cached set of followed celebrities (also invalidated "
+        "by follows and threshold crossings).",
+    )
     rebuild_lock_seconds: int = Field(default=30, description="How long a timeline rebuild holds its lock.")
     tweet_cache_ttl_seconds: int = Field(
         default=24 * 3600, description="Hydration cache lifetime of a tweet blob."
@@ -118,6 +123,12 @@ class Settings(BaseSettings):
     # --- API limits -------------------------------------------------------------------
     page_size_max: int = Field(default=100, description="Largest `first` a connection accepts.")
     text_max: int = Field(default=280, description="Longest tweet or comment, in characters.")
+    persisted_queries_max: int = Field(
+        default=1000,
+        ge=0,
+        description="Automatic persisted queries (Apollo APQ) each API process remembers, least "
+        "recently used dropped; 0 turns APQ off.",
+    )
 
     # --- processes --------------------------------------------------------------------
     worker_id: int | None = Field(

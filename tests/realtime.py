@@ -20,7 +20,7 @@ from starling.config import Settings
 from starling.store.mongo import Mongo
 from starling.store.pubsub import EventHub
 from starling.store.services import Services
-from tests.api import Api, eventually
+from tests.api import Account, Api, eventually
 from tests.live import live_server
 
 GRAPHQL_TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-ws"
@@ -143,3 +143,32 @@ class Listener:
 
 def codes(errors: list[dict[str, Any]]) -> list[str]:
     return [error["extensions"]["code"] for error in errors]
+
+
+# -- engagement over HTTP (what the live streams announce) -------------------------------
+
+
+async def like(api: Api, who: Account, tweet_id: str) -> None:
+    await api.gql("mutation($id: ID!) { likeTweet(tweetId: $id) { id } }", {"id": tweet_id}, who.token)
+
+
+async def unlike(api: Api, who: Account, tweet_id: str) -> None:
+    await api.gql("mutation($id: ID!) { unlikeTweet(tweetId: $id) { id } }", {"id": tweet_id}, who.token)
+
+
+async def comment(api: Api, who: Account, tweet_id: str, text: str) -> str:
+    data = await api.gql(
+        "mutation($id: ID!, $t: String!) { addComment(tweetId: $id, text: $t) { id } }",
+        {"id": tweet_id, "t": text},
+        who.token,
+    )
+    return data["addComment"]["id"]
+
+
+async def retweet(api: Api, who: Account, tweet_id: str) -> str:
+    data = await api.gql("mutation($id: ID!) { retweet(tweetId: $id) { id } }", {"id": tweet_id}, who.token)
+    return data["retweet"]["id"]
+
+
+async def undo_retweet(api: Api, who: Account, tweet_id: str) -> None:
+    await api.gql("mutation($id: ID!) { undoRetweet(tweetId: $id) }", {"id": tweet_id}, who.token)

@@ -10,7 +10,17 @@ from starlette.applications import Starlette
 from starling.store.services import Services
 from starling.workers.notifications import notify
 from tests.api import Account, Api, eventually
-from tests.realtime import GRAPHQL_WS, Listener, LiveApp
+from tests.realtime import (
+    GRAPHQL_TRANSPORT_WS,
+    GRAPHQL_WS,
+    Listener,
+    LiveApp,
+    comment,
+    like,
+    retweet,
+    undo_retweet,
+    unlike,
+)
 
 NOTIFICATIONS = """
 query($first: Int, $after: String) {
@@ -23,7 +33,9 @@ query($first: Int, $after: String) {
 """
 UNREAD = "{ unreadNotificationCount }"
 MARK_READ = "mutation { markNotificationsRead }"
-LIVE_NOTIFICATIONS = "subscription { notifications { id kind read actor { handle } tweet { id text } } }"
+LIVE_NOTIFICATIONS = (
+    "subscription { notifications { id kind read actor { handle } tweet { id text } comment { text } } }"
+)
 
 
 async def notifications_of(
@@ -154,3 +166,85 @@ async def test_mentions_and_follows_arrive_live(live: LiveApp) -> None:
     assert mention["kind"] == "MENTION" and mention["tweet"] == {"id": tweet["id"], "text": "look, @alice"}
     listed = await notifications_of(api, alice)
     assert [edge["node"]["id"] for edge in listed["notifications"]["edges"]] == [mention["id"], follow["id"]]
+
+
+async def test_each_kind_arrives_live_and_is_counted_until_marked_read(live: LiveApp) -> None:
+    """A watches their notifications; B likes, comments on and retweets A's tweet and
+    mentions @A; C follows A: five kinds, live, and the unread count agrees."""
+    api = live.api
+    a, b, c = await api.sign_up("A"), await api.sign_up("B"), await api.sign_up("C")
+    tweet = await api.post(a, "a tweet of A")
+    async with Listener(live.client(a.token, GRAPHQL_TRANSPORT_WS), LIVE_NOTIFICATIONS) as inbox:
+        await live.settled(1)
+        await like(api, b, tweet["id"])
+        await comment(api, b, tweet["id"], "nice one")
+        await retweet(api, b, tweet["id"])
+        mention = await api.post(b, "hey @A")
+        await api.follow(c, a)
+        received = [(await inbox.next())["notifications"] for _ in range(5)]
+    by_kind = {note["kind"]: note for note in received}
+    assert set(by_kind) == {"LIKE", "COMMENT", "RETWEET", "MENTION", "FOLLOW"}
+    for kind in ("LIKE", "COMMENT", "RETWEET"):
+        assert by_kind[kind]["actor"] == {"handle": "B"}
+        assert by_kind[kind]["tweet"]["id"] == tweet["id"]
+    assert by_kind["COMMENT"]["comment"] == {"text": "nice one"}
+    assert by_kind["MENTION"]["tweet"]["id"] == mention["id"] and by_kind["MENTION"]["comment"] is None
+    assert by_kind["FOLLOW"]["actor"] == {"handle": "C"} and by_kind["FOLLOW"]["tweet"] is None
+    assert all(note["read"] is False for note in received)
+
+    page = await notifications_of(api, a)
+    assert page["unreadNotificationCount"] == 5
+    assert {edge["node"]["id"] for edge in page["notifications"]["edges"]} == {
+        note["id"] for note in received
+    }
+    assert (await api.gql(MARK_READ, token=a.token))["markNotificationsRead"] == 5
+    assert await unread(api, a) == 0
+
+
+async def test_liking_or_retweeting_again_notifies_once(api: Api, app: Starlette) -> None:
+    alice, bob = await api.sign_up("alice"), await api.sign_up("bob")
+    tweet = await api.post(alice, "like me, maybe")
+    for _ in range(4):
+        await like(api, bob, tweet["id"])
+        await unlike(api, bob, tweet["id"])
+        await retweet(api, bob, tweet["id"])
+        await undo_retweet(api, bob, tweet["id"])
+    await like(api, bob, tweet["id"])
+    await has_unread(api, alice, 2)
+    await drained(app.state.services)
+    assert sorted(kinds(await notifications_of(api, alice))) == ["LIKE", "RETWEET"]
+
+
+async def test_a_comment_notifies_the_author_and_whom_it_mentions(api: Api, app: Starlette) -> None:
+    author, critic, friend = (
+        await api.sign_up("author"),
+        await api.sign_up("critic"),
+        await api.sign_up("friend"),
+    )
+    tweet = await api.post(author, "an opinion")
+    comment_id = await comment(api, critic, tweet["id"], "@friend look what @author wrote")
+    await has_unread(api, author, 1)
+    await has_unread(api, friend, 1)
+    await drained(app.state.services)
+    query = "{ notifications { nodes { kind tweet { id } comment { id } } } }"
+    expected = {"tweet": {"id": tweet["id"]}, "comment": {"id": comment_id}}
+    # The author is mentioned too, but the COMMENT already tells them: one notification.
+    assert (await api.gql(query, token=author.token))["notifications"]["nodes"] == [
+        {"kind": "COMMENT", **expected}
+    ]
+    assert (await api.gql(query, token=friend.token))["notifications"]["nodes"] == [
+        {"kind": "MENTION", **expected}
+    ]
+
+
+async def test_engaging_with_your_own_tweet_notifies_nobody(api: Api, app: Starlette) -> None:
+    alice, bob = await api.sign_up("alice"), await api.sign_up("bob")
+    tweet = await api.post(alice, "mine")
+    await like(api, alice, tweet["id"])
+    await comment(api, alice, tweet["id"], "replying to myself, @alice")
+    await retweet(api, alice, tweet["id"])
+    await drained(app.state.services)
+    await api.follow(bob, alice)  # a real one, to see the worker at work
+    await has_unread(api, alice, 1)
+    await drained(app.state.services)
+    assert kinds(await notifications_of(api, alice)) == ["FOLLOW"]

@@ -16,7 +16,18 @@ from starling.config import Settings
 from starling.store.mongo import connect_mongo
 from tests.api import Api
 from tests.conftest import make_settings
-from tests.realtime import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, PROTOCOLS, Listener, LiveApp, codes, serve_live
+from tests.realtime import (
+    GRAPHQL_TRANSPORT_WS,
+    GRAPHQL_WS,
+    PROTOCOLS,
+    Listener,
+    LiveApp,
+    codes,
+    comment,
+    like,
+    retweet,
+    serve_live,
+)
 
 HOME_FEED = "subscription { homeFeed { id text author { handle } } }"
 NOTIFICATIONS = "subscription { notifications { kind actor { handle } } }"
@@ -76,6 +87,58 @@ async def test_viewer_subscriptions_refuse_anonymous_clients(
     async with Listener(live.client(token, protocol), query) as refused:
         assert codes(await refused.error()) == ["UNAUTHENTICATED"]
     assert live.hub.subscriber_count == 0
+
+
+WATCH = """
+subscription($id: ID!) {
+  tweetActivity(tweetId: $id) {
+    kind actor { handle } comment { text } tweet { id likeCount commentCount retweetCount }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_tweet_activity_delivers_likes_comments_and_retweets_to_an_anonymous_watcher(
+    live: LiveApp, protocol: str
+) -> None:
+    api = live.api
+    author, fan, critic = await api.sign_up("author"), await api.sign_up("fan"), await api.sign_up("critic")
+    tweet = await api.post(author, "watch this space")
+    async with Listener(live.client(None, protocol), WATCH, {"id": tweet["id"]}) as page:
+        await live.settled(1)
+        await like(api, fan, tweet["id"])
+        liked = (await page.next())["tweetActivity"]
+        await comment(api, critic, tweet["id"], "meh")
+        commented = (await page.next())["tweetActivity"]
+        await retweet(api, fan, tweet["id"])
+        retweeted = (await page.next())["tweetActivity"]
+        await like(api, fan, tweet["id"])  # a repeat changes nothing and announces nothing
+        await like(api, critic, tweet["id"])
+        second_like = (await page.next())["tweetActivity"]
+    counts = {"id": tweet["id"], "likeCount": 1, "commentCount": 0, "retweetCount": 0}
+    assert liked == {"kind": "LIKE", "actor": {"handle": "fan"}, "comment": None, "tweet": counts}
+    assert commented == {
+        "kind": "COMMENT",
+        "actor": {"handle": "critic"},
+        "comment": {"text": "meh"},
+        "tweet": {**counts, "commentCount": 1},
+    }
+    assert retweeted["kind"] == "RETWEET" and retweeted["actor"] == {"handle": "fan"}
+    assert retweeted["tweet"] == {**counts, "commentCount": 1, "retweetCount": 1}
+    assert second_like["actor"] == {"handle": "critic"} and second_like["tweet"]["likeCount"] == 2
+
+
+async def test_liking_a_retweet_is_activity_on_the_original(live: LiveApp) -> None:
+    api = live.api
+    author, fan = await api.sign_up("author"), await api.sign_up("fan")
+    original = await api.post(author, "the original")
+    copy = await retweet(api, fan, original["id"])
+    async with Listener(live.client(), WATCH, {"id": original["id"]}) as page:
+        await live.settled(1)
+        await like(api, author, copy)
+        activity = (await page.next())["tweetActivity"]
+    assert activity["kind"] == "LIKE" and activity["tweet"]["id"] == original["id"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

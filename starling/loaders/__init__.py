@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from starling.loaders.documents import EdgeExistsLoader, TweetLoader, UserLoader
+from starling.loaders.documents import ByIdLoader, EdgeExistsLoader, TweetLoader, UserLoader
 from starling.loaders.engagement import CountsLoader, ViewerRetweetLoader
 from starling.store.services import Services
 
@@ -23,6 +23,11 @@ class Loaders:
     @cached_property
     def tweets(self) -> TweetLoader:
         return TweetLoader(self._services)
+
+    @cached_property
+    def comments(self) -> ByIdLoader:
+        """comment ID -> the comment, or None once deleted."""
+        return ByIdLoader(self._services.db.comments)
 
     @cached_property
     def viewer_follows(self) -> EdgeExistsLoader:

@@ -18,18 +18,24 @@ def _in_key_order(keys: Sequence[int], docs: list[Doc]) -> list[Doc | None]:
     return [by_id.get(key) for key in keys]
 
 
-class UserLoader(DataLoader[int, Doc | None]):
-    """Users by ID: one ``$in`` query per batch."""
+class ByIdLoader(DataLoader[int, Doc | None]):
+    """Documents of one collection by ``_id``: one ``$in`` query per batch."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, collection: Any, projection: Doc | None = None) -> None:
         super().__init__()
-        self._services = services
+        self._collection = collection
+        self._projection = projection
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Doc | None]:
-        docs = await self._services.db.users.find(
-            {"_id": {"$in": list(keys)}}, {"password_hash": 0}
-        ).to_list()
+        docs = await self._collection.find({"_id": {"$in": list(keys)}}, self._projection).to_list()
         return _in_key_order(keys, docs)
+
+
+class UserLoader(ByIdLoader):
+    """Users by ID, without their password hash."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services.db.users, {"password_hash": 0})
 
 
 class TweetLoader(DataLoader[int, Doc | None]):

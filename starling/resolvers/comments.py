@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.engagement import engagement_target
@@ -41,6 +42,9 @@ async def store_comment(services: Services, comment: Doc) -> None:
     async with counted_change(services, comment["tweet_id"]) as change:
         await services.db.comments.insert_one(comment)
         change.add(CounterKind.COMMENT, 1)
+    await record_activity(  # best effort
+        services, ActivityKind.COMMENT, comment["author_id"], comment["tweet_id"], comment["_id"]
+    )
 
 
 async def delete_comment(ctx: RequestContext, comment_id: str) -> bool:

@@ -1,26 +1,63 @@
-"""The home feed: a page of the viewer's Redis timeline, rebuilt from MongoDB when lost."""
+"""The home feed: the viewer's Redis timeline merged with the recent tweets of the
+celebrities they follow, each source rebuilt from MongoDB when it is lost.
+
+A page costs the same whatever ``first``: one pipeline reads the timeline's page (IDs
+older than the cursor, ``first + 1`` of them), whether the timeline is built, refreshes
+its TTL, and reads the viewer's cached set of followed celebrities with the celebrity
+epoch (``resolvers.celebrities``); a second pipeline, only for viewers who follow
+celebrities, reads the same page of each of their author lists. The sources are merged
+newest first without repeats and cut to ``first + 1``. The cursor is the last tweet ID
+shown: every source is cut at that same bound, so pages continue exactly across sources.
+
+A lost source (a missing key, expired, flushed, never built) is rebuilt from MongoDB under
+a lock per key, so one reader rebuilds it once; readers arriving meanwhile are served from
+their own MongoDB query without writing, and writers keep writing into the key while the
+lock is held (``store.timelines``), so nothing posted during the rebuild is missed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
-from starling.resolvers.follows import followed_ids
+from starling.resolvers.follows import followed_ids, recent_tweet_ids
 from starling.resolvers.pagination import Page, after_position, check_first
 from starling.resolvers.retweets import drop_hidden_retweets
 from starling.resolvers.tweets import LIVE
+from starling.store.keys import Keys
 from starling.store.services import Services
-from starling.store.timelines import decode_members
+from starling.store.timelines import decode_members, is_built
 
 Doc = dict[str, Any]
 
 
-async def timeline_from_mongo(services: Services, user_id: int) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class FollowGraph:
+    """Whom a reader follows, and which of them are celebrities now (MongoDB)."""
+
+    followees: list[int]
+    celebrities: set[int]
+
+
+async def follow_graph(services: Services, user_id: int) -> FollowGraph:
+    followees = await followed_ids(services, user_id)
+    return FollowGraph(followees, await celebrities.celebrities_among(services, followees))
+
+
+async def timeline_from_mongo(
+    services: Services, user_id: int, graph: FollowGraph | None = None
+) -> list[int]:
     """What the user's home timeline should hold: the newest tweets of everyone they follow
-    and their own, newest first, capped at ``timeline_max``."""
-    authors = [*await followed_ids(services, user_id), user_id]
+    but celebrities (merged at read time), and their own, newest first, capped at
+    ``timeline_max``."""
+    graph = graph or await follow_graph(services, user_id)
+    authors = [followee for followee in graph.followees if followee not in graph.celebrities]
     docs = (
-        await services.db.tweets.find({"author_id": {"$in": authors}, **LIVE}, {"_id": 1})
+        await services.db.tweets.find({"author_id": {"$in": [*authors, user_id]}, **LIVE}, {"_id": 1})
         .sort("_id", -1)
         .limit(services.settings.timeline_max)
         .to_list()
@@ -28,38 +65,108 @@ async def timeline_from_mongo(services: Services, user_id: int) -> list[int]:
     return [doc["_id"] for doc in docs]
 
 
-async def rebuild_timeline(services: Services, user_id: int) -> list[int]:
-    """Rebuild a lost timeline. One rebuild per reader at a time: a reader who finds a
-    rebuild under way is served from the same MongoDB query without writing."""
-    keys = services.keys
-    lock = keys.timeline_rebuild_lock(user_id)
+async def rebuild_timeline(services: Services, user_id: int, graph: FollowGraph | None = None) -> list[int]:
+    """Rebuild a lost home timeline; returns its content."""
+    return await _rebuild_once(
+        services,
+        services.keys.home_timeline(user_id),
+        lambda: timeline_from_mongo(services, user_id, graph),
+        services.timelines.store_timeline,
+    )
+
+
+async def rebuild_author_tweets(services: Services, author_id: int) -> list[int]:
+    """Rebuild a lost author list; returns its content."""
+    return await _rebuild_once(
+        services,
+        services.keys.author_tweets(author_id),
+        lambda: recent_tweet_ids(services, author_id, services.settings.author_tweets_max),
+        services.timelines.store_author_tweets,
+    )
+
+
+async def _rebuild_once(
+    services: Services,
+    key: str,
+    load: Callable[[], Awaitable[list[int]]],
+    store: Callable[[str, Sequence[int]], Awaitable[None]],
+) -> list[int]:
+    """Load a list from MongoDB and, if no one else is rebuilding ``key``, store it. The
+    lock is taken before the query, so writers add what is posted during it (see module)."""
+    lock = Keys.rebuild_lock(key)
     acquired = await services.redis.set(lock, 1, nx=True, ex=services.settings.rebuild_lock_seconds)
-    tweet_ids = await timeline_from_mongo(services, user_id)
+    tweet_ids = await load()
     if acquired:
         try:
-            await services.timelines.store_timeline(keys.home_timeline(user_id), tweet_ids)
+            await store(key, tweet_ids)
         finally:
             await services.redis.delete(lock)
     return tweet_ids
+
+
+def _page_of(tweet_ids: Iterable[int], before: int | None, count: int) -> list[int]:
+    return sorted((tid for tid in tweet_ids if before is None or tid < before), reverse=True)[:count]
+
+
+def merge_newest_first(sources: Iterable[Sequence[int]], count: int) -> list[int]:
+    """The ``count`` newest IDs of all sources together, each once."""
+    return sorted(set().union(*sources), reverse=True)[:count]
 
 
 async def home_feed(ctx: RequestContext, first: int | None, after: str | None) -> Page[Doc]:
     viewer = await ctx.require_viewer()
     services = ctx.services
     first = check_first(first, services.settings.page_size_max)
-    before = after_position(after)
-    key = services.keys.home_timeline(viewer.user_id)
-    async with services.redis.pipeline(transaction=False) as pipe:
-        services.timelines.queue_page(pipe, key, before, first + 1)
-        services.timelines.queue_touch(pipe, key)
-        raw, _ = await pipe.execute()
-    if raw:
-        ids, _ = decode_members(raw)
-    else:
-        # Missing key (the sentinel would otherwise be there): never built, expired or lost.
-        rebuilt = await rebuild_timeline(services, viewer.user_id)
-        ids = [tid for tid in rebuilt if before is None or tid < before][: first + 1]
+    ids = await feed_ids(services, viewer.user_id, after_position(after), first + 1)
     return await hydrate_page(ctx, ids, first)
+
+
+async def feed_ids(services: Services, reader_id: int, before: int | None, count: int) -> list[int]:
+    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first."""
+    timelines = services.timelines
+    key = services.keys.home_timeline(reader_id)
+    async with services.redis.pipeline(transaction=False) as pipe:
+        timelines.queue_page(pipe, key, before, count)
+        timelines.queue_is_built(pipe, key)
+        timelines.queue_touch(pipe, key)
+        celebrities.queue_read_followed(services, pipe, reader_id)
+        page, sentinel, _, followed_raw, epoch = await pipe.execute()
+    followed = celebrities.decode_followed(followed_raw, epoch)
+    own = decode_members(page)[0]
+    if not is_built(sentinel) or followed is None:
+        # A source is lost: one look at the follow graph serves both rebuilds.
+        graph = await follow_graph(services, reader_id)
+        if not is_built(sentinel):
+            own = _page_of(await rebuild_timeline(services, reader_id, graph), before, count)
+        if followed is None:
+            followed = await celebrities.rebuild_followed(
+                services, reader_id, graph.followees, graph.celebrities, epoch
+            )
+    if not followed:
+        return own
+    return merge_newest_first([own, *await _author_pages(services, followed, before, count)], count)
+
+
+async def _author_pages(
+    services: Services, authors: Sequence[int], before: int | None, count: int
+) -> list[list[int]]:
+    """The same page of each author's list, in one pipeline; lost lists are rebuilt."""
+    timelines = services.timelines
+    async with services.redis.pipeline(transaction=False) as pipe:
+        for author in authors:
+            key = services.keys.author_tweets(author)
+            timelines.queue_page(pipe, key, before, count)
+            timelines.queue_is_built(pipe, key)
+        replies = await pipe.execute()
+    pages: list[list[int]] = []
+    lost: list[int] = []
+    for author, page, sentinel in zip(authors, replies[::2], replies[1::2], strict=True):
+        if is_built(sentinel):
+            pages.append(decode_members(page)[0])
+        else:
+            lost.append(author)
+    rebuilt = await asyncio.gather(*(rebuild_author_tweets(services, author) for author in lost))
+    return pages + [_page_of(tweet_ids, before, count) for tweet_ids in rebuilt]
 
 
 async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[Doc]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
 from starling.resolvers.degrade import best_effort
 from starling.resolvers.errors import BadUserInput, NotFound
@@ -38,37 +40,48 @@ async def _fresh_user(services: Services, user_id: int) -> Doc:
     return user
 
 
-async def recent_tweet_ids(services: Services, author_id: int) -> list[int]:
-    """The author's newest tweets, as many as a home timeline holds."""
+async def recent_tweet_ids(services: Services, author_id: int, limit: int) -> list[int]:
+    """The author's ``limit`` newest live tweets, newest first (one index range scan)."""
     docs = (
         await services.db.tweets.find({"author_id": author_id, **LIVE}, {"_id": 1})
         .sort("_id", -1)
-        .limit(services.settings.timeline_max)
+        .limit(limit)
         .to_list()
     )
     return [doc["_id"] for doc in docs]
 
 
-async def _change_timeline(services: Services, follower_id: int, followee_id: int, add: bool) -> None:
-    """Merge the followee's recent tweets into the follower's timeline, or take them out.
+async def _change_timeline(
+    services: Services, follower_id: int, followee_id: int, *, add: bool, celebrity: bool = False
+) -> None:
+    """Merge the followee's recent tweets into the follower's timeline, or take them out,
+    and drop the follower's cached set of followed celebrities (rebuilt on the next read).
 
     Done in the request, not a job: it is bounded (one index scan, one pipeline) and the
-    follower sees the change on their very next read."""
-    tweet_ids = await recent_tweet_ids(services, followee_id)
-    if not tweet_ids:
-        return
+    follower sees the change on their very next read. A celebrity's tweets are not merged
+    (the feed merges their author list); unfollowing anyone takes their tweets out, since
+    a celebrity's tweets from before they became one are in the timeline."""
+    merge = not (add and celebrity)
+    tweet_ids = await recent_tweet_ids(services, followee_id, services.settings.timeline_max) if merge else []
     timeline = [services.keys.home_timeline(follower_id)]
     async with services.redis.pipeline(transaction=False) as pipe:
-        if add:
+        celebrities.queue_forget_followed(services, pipe, follower_id)
+        if tweet_ids and add:
             services.timelines.add_to_timelines(pipe, timeline, tweet_ids)
-        else:
+        elif tweet_ids:
             services.timelines.remove_from_timelines(pipe, timeline, tweet_ids)
         await pipe.execute()
 
 
 async def _invalidate_timeline(services: Services, user_id: int) -> None:
-    """When a merge fails half-way, drop the timeline: the next read rebuilds it whole."""
-    await best_effort("timeline invalidation", services.redis.delete(services.keys.home_timeline(user_id)))
+    """When a merge fails half-way, drop the timeline and the celebrity set: the next read
+    rebuilds them whole. With Redis down this fails too, and the timeline misses (or keeps)
+    the followee's older tweets until it expires or is lost and is rebuilt."""
+    keys = services.keys
+    await best_effort(
+        "timeline invalidation",
+        services.redis.delete(keys.home_timeline(user_id), keys.followed_celebrities(user_id)),
+    )
 
 
 async def follow(ctx: RequestContext, user_id: str) -> Doc:
@@ -81,12 +94,15 @@ async def follow(ctx: RequestContext, user_id: str) -> Doc:
         await services.db.follows.insert_one(edge)
     except DuplicateKeyError:
         return await _fresh_user(services, target["_id"])  # already following: idempotent
-    await _adjust_counts(services, viewer.user_id, target["_id"], 1)
+    followers = await _adjust_counts(services, viewer.user_id, target["_id"], 1)
+    celebrity = celebrities.is_celebrity(services.settings, followers)
     merged = await best_effort(
-        "follow merge", _change_timeline(services, viewer.user_id, target["_id"], add=True)
+        "follow merge",
+        _change_timeline(services, viewer.user_id, target["_id"], add=True, celebrity=celebrity),
     )
     if merged is None:
         await _invalidate_timeline(services, viewer.user_id)
+    await _note_crossing(services, target["_id"], followers, 1)
     # Best effort, by the worker; once per (follower, followee) ever (resolvers.notifications).
     await request_notification(services, NotificationKind.FOLLOW, viewer.user_id, user_id=target["_id"])
     return await _fresh_user(services, target["_id"])
@@ -100,18 +116,36 @@ async def unfollow(ctx: RequestContext, user_id: str) -> Doc:
         {"follower_id": viewer.user_id, "followee_id": target["_id"]}
     )
     if result.deleted_count:
-        await _adjust_counts(services, viewer.user_id, target["_id"], -1)
+        followers = await _adjust_counts(services, viewer.user_id, target["_id"], -1)
         removed = await best_effort(
-            "unfollow purge", _change_timeline(services, viewer.user_id, target["_id"], add=False)
+            "unfollow purge",
+            _change_timeline(services, viewer.user_id, target["_id"], add=False),
         )
         if removed is None:
             await _invalidate_timeline(services, viewer.user_id)
+        await _note_crossing(services, target["_id"], followers, -1)
     return await _fresh_user(services, target["_id"])
 
 
-async def _adjust_counts(services: Services, follower_id: int, followee_id: int, delta: int) -> None:
+async def _adjust_counts(services: Services, follower_id: int, followee_id: int, delta: int) -> int:
+    """Move both counts; returns the followee's new ``followers_count`` (an atomic ``$inc``,
+    so of concurrent follows exactly one sees the count cross the celebrity threshold)."""
     await services.db.users.update_one({"_id": follower_id}, {"$inc": {"following_count": delta}})
-    await services.db.users.update_one({"_id": followee_id}, {"$inc": {"followers_count": delta}})
+    followee = await services.db.users.find_one_and_update(
+        {"_id": followee_id},
+        {"$inc": {"followers_count": delta}},
+        projection={"followers_count": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    return followee["followers_count"] if followee else 0
+
+
+async def _note_crossing(services: Services, followee_id: int, followers: int, delta: int) -> None:
+    """Redis down: see ``celebrities.note_followers_count`` (the fan-out catches up)."""
+    await best_effort(
+        f"celebrity status of {followee_id}",
+        celebrities.note_followers_count(services, followee_id, followers, delta),
+    )
 
 
 async def followed_ids(services: Services, user_id: int) -> list[int]:

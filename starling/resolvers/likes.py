@@ -6,6 +6,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.engagement import engagement_target
@@ -47,6 +48,7 @@ async def add_like(services: Services, user_id: int, tweet_id: int) -> bool:
         except DuplicateKeyError:
             return False
         change.add(CounterKind.LIKE, 1)
+    await record_activity(services, ActivityKind.LIKE, user_id, tweet_id)  # best effort
     return True
 
 

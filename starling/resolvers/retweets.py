@@ -27,6 +27,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from starling.loaders.engagement import retweet_key
+from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.engagement import engagement_target
@@ -64,6 +65,7 @@ async def add_retweet(services: Services, user_id: int, original: Doc) -> Doc:
                 raise Conflict("Your retweet of this tweet was being undone; try again.") from None
             return existing
         change.add(CounterKind.RETWEET, 1)
+    await record_activity(services, ActivityKind.RETWEET, user_id, original["_id"])  # best effort
     return doc
 
 

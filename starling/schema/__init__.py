@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
 from starling.schema.errors import ErrorCodes
+from starling.schema.execution import StarlingExecutor
 from starling.schema.mutation import Mutation
 from starling.schema.query import Query
 from starling.schema.subscription import Subscription
@@ -26,6 +27,7 @@ schema = StarlingSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
+    execution_context_class=StarlingExecutor,
     extensions=[
         ErrorCodes,
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),

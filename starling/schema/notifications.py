@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from starling.resolvers import activity, notifications
-from starling.schema.types import Info, Tweet, User, load_user
+from starling.schema.types import Comment, Info, Tweet, User, load_user
 
 Doc = dict[str, Any]
 
@@ -16,6 +16,13 @@ NotificationKind = strawberry.enum(
     notifications.NotificationKind, description="What a notification is about."
 )
 ActivityKind = strawberry.enum(activity.ActivityKind, description="What happened to a watched tweet.")
+
+
+async def load_comment(info: Info, comment_id: int | None) -> Comment | None:
+    if comment_id is None:
+        return None
+    doc = await (await info.context.loaders()).comments.load(comment_id)
+    return Comment.from_doc(doc) if doc else None
 
 
 @strawberry.type(description="Something someone did that concerns the viewer.")
@@ -51,6 +58,10 @@ class Notification:
         doc = await (await info.context.loaders()).tweets.load(self.tweet_id)
         return Tweet.from_doc(doc) if doc else None
 
+    @strawberry.field(description="The comment, for COMMENT and a MENTION in a comment; null once deleted.")
+    async def comment(self, info: Info) -> Comment | None:
+        return await load_comment(info, self.comment_id)
+
 
 @strawberry.type(description="A like, comment or retweet of a watched tweet.")
 class TweetActivity:
@@ -75,3 +86,7 @@ class TweetActivity:
     @strawberry.field(description="The watched tweet, with its counts as they are now.")
     def tweet(self) -> Tweet:
         return Tweet.from_doc(self.tweet_doc)
+
+    @strawberry.field(description="The new comment, for COMMENT; null once deleted.")
+    async def comment(self, info: Info) -> Comment | None:
+        return await load_comment(info, self.comment_id)

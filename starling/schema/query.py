@@ -7,7 +7,7 @@ import strawberry
 from starling.resolvers import accounts, feed, notifications, tweets
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.notifications import Notification
-from starling.schema.types import Info, Tweet, User
+from starling.schema.types import Info, Tweet, User, tweet_connection
 
 
 @strawberry.type
@@ -34,7 +34,7 @@ class Query:
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = strawberry.UNSET,
     ) -> Connection[Tweet]:
-        return connection_of(await feed.home_feed(info.context, first, after), Tweet.from_doc)
+        return await tweet_connection(info, await feed.home_feed(info.context, first, after))
 
     @strawberry.field(description="The viewer's notifications, newest first.")
     async def notifications(

@@ -1,8 +1,18 @@
 """The object types of the contract. They wrap documents the resolvers return; fields
-that need more data go through the request's DataLoaders."""
+that need more data go through the request's DataLoaders.
+
+A page of tweets (``tweet_connection``) loads what its selected fields need for the whole
+page before execution reaches the tweets (``schema.lookahead``), and those fields then
+answer from memory: a field resolver that awaits is a task graphql-core gathers, and on a
+20-tweet feed page those tasks were GraphQL's largest cost (bench/RESULTS.md). Such fields
+are plain functions that return the prefetched value, or an awaitable that loads it for a
+tweet that was not part of a prefetched page.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +21,13 @@ import strawberry
 from starling.resolvers import comments, follows, likes, retweets, tweets
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
+from starling.resolvers.pagination import Page
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
-from starling.store.counters import Counts
+from starling.schema.lookahead import connection_node_fields
 
 Info = strawberry.Info[RequestContext, None]
 Doc = dict[str, Any]
+NOT_LOADED: Any = object()
 
 
 @strawberry.type
@@ -90,11 +102,14 @@ class User:
         return connection_of(await follows.following(info.context, self._id, first, after), User.from_doc)
 
 
-async def load_user(info: Info, user_id: int) -> User:
-    doc = await (await info.context.loaders()).users.load(user_id)
+def referenced_user(doc: Doc | None, user_id: int) -> User:
     if doc is None:  # an author is never deleted; a missing one is a data bug
         raise LookupError(f"user {user_id} referenced but missing")
     return User.from_doc(doc)
+
+
+async def load_user(info: Info, user_id: int) -> User:
+    return referenced_user(await (await info.context.loaders()).users.load(user_id), user_id)
 
 
 @strawberry.type
@@ -106,6 +121,8 @@ class Tweet:
     author_id: strawberry.Private[int]
     mention_ids: strawberry.Private[list[int]]
     retweet_of_id: strawberry.Private[int | None]
+    # Loaded for the whole page by ``prefetch_tweets``: loader name -> this tweet's value.
+    prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     @classmethod
     def from_doc(cls, doc: Doc) -> Tweet:
@@ -125,21 +142,48 @@ class Tweet:
         original's (that is where liking or commenting on a retweet goes)."""
         return self.retweet_of_id if self.retweet_of_id is not None else int(self.id)
 
-    async def _counts(self, info: Info) -> Counts:
-        return await (await info.context.loaders()).counts.load(self._engaged_id)
+    def _ready(self, loader: str) -> Any:
+        """This tweet's value from ``loader`` if its page prefetched it, else ``NOT_LOADED``."""
+        return self.prefetched.get(loader, NOT_LOADED) if self.prefetched is not None else NOT_LOADED
 
-    async def _viewer_did(self, info: Info, loader: str) -> bool:
+    async def _load(self, info: Info, loader: str, key: int) -> Any:
+        return await getattr(await info.context.loaders(), loader).load(key)
+
+    def _author(self, info: Info) -> User | Awaitable[User]:
+        doc = self._ready("users")
+        return load_user(info, self.author_id) if doc is NOT_LOADED else referenced_user(doc, self.author_id)
+
+    def _count(self, info: Info, kind: str) -> int | Awaitable[int]:
+        counts = self._ready("counts")
+        return self._load_count(info, kind) if counts is NOT_LOADED else getattr(counts, kind)
+
+    async def _load_count(self, info: Info, kind: str) -> int:
+        return getattr(await self._load(info, "counts", self._engaged_id), kind)
+
+    def _viewer_did(self, info: Info, loader: str) -> bool | Awaitable[bool]:
+        did = self._ready(loader)
+        return self._load_viewer_did(info, loader) if did is NOT_LOADED else did
+
+    async def _load_viewer_did(self, info: Info, loader: str) -> bool:
         if await info.context.viewer_id() is None:
             return False
-        return await getattr(await info.context.loaders(), loader).load(self._engaged_id)
+        return await self._load(info, loader, self._engaged_id)
 
-    @strawberry.field
-    async def author(self, info: Info) -> User:
-        return await load_user(info, self.author_id)
+    @strawberry.field(graphql_type=User)
+    def author(self, info: Info) -> User | Awaitable[User]:
+        return self._author(info)
 
-    @strawberry.field(description="Share link: {PUBLIC_URL}/{handle}/status/{id}.")
-    async def url(self, info: Info) -> str:
-        author = await load_user(info, self.author_id)
+    @strawberry.field(graphql_type=str, description="Share link: {PUBLIC_URL}/{handle}/status/{id}.")
+    def url(self, info: Info) -> str | Awaitable[str]:
+        author = self._author(info)
+        if isinstance(author, User):
+            return self._share_link(info, author)
+        return self._awaited_url(info, author)
+
+    async def _awaited_url(self, info: Info, author: Awaitable[User]) -> str:
+        return self._share_link(info, await author)
+
+    def _share_link(self, info: Info, author: User) -> str:
         base = info.context.services.settings.public_url.rstrip("/")
         return f"{base}/{author.handle}/status/{self.id}"
 
@@ -157,29 +201,31 @@ class Tweet:
         doc = await (await info.context.loaders()).tweets.load(self.retweet_of_id)
         return Tweet.from_doc(doc) if doc else None
 
-    @strawberry.field(description="Likes; on a retweet, the original's.")
-    async def like_count(self, info: Info) -> int:
-        return (await self._counts(info)).like
+    @strawberry.field(graphql_type=int, description="Likes; on a retweet, the original's.")
+    def like_count(self, info: Info) -> int | Awaitable[int]:
+        return self._count(info, "like")
 
-    @strawberry.field(description="Comments; on a retweet, the original's.")
-    async def comment_count(self, info: Info) -> int:
-        return (await self._counts(info)).comment
+    @strawberry.field(graphql_type=int, description="Comments; on a retweet, the original's.")
+    def comment_count(self, info: Info) -> int | Awaitable[int]:
+        return self._count(info, "comment")
 
-    @strawberry.field(description="Live retweets; on a retweet, the original's.")
-    async def retweet_count(self, info: Info) -> int:
-        return (await self._counts(info)).retweet
-
-    @strawberry.field(
-        description="Whether the viewer liked it (a retweet: the original); false when anonymous."
-    )
-    async def viewer_has_liked(self, info: Info) -> bool:
-        return await self._viewer_did(info, "viewer_likes")
+    @strawberry.field(graphql_type=int, description="Live retweets; on a retweet, the original's.")
+    def retweet_count(self, info: Info) -> int | Awaitable[int]:
+        return self._count(info, "retweet")
 
     @strawberry.field(
-        description="Whether the viewer retweeted it (a retweet: the original); false when anonymous."
+        graphql_type=bool,
+        description="Whether the viewer liked it (a retweet: the original); false when anonymous.",
     )
-    async def viewer_has_retweeted(self, info: Info) -> bool:
-        return await self._viewer_did(info, "viewer_retweets")
+    def viewer_has_liked(self, info: Info) -> bool | Awaitable[bool]:
+        return self._viewer_did(info, "viewer_likes")
+
+    @strawberry.field(
+        graphql_type=bool,
+        description="Whether the viewer retweeted it (a retweet: the original); false when anonymous.",
+    )
+    def viewer_has_retweeted(self, info: Info) -> bool | Awaitable[bool]:
+        return self._viewer_did(info, "viewer_retweets")
 
     @strawberry.field(description="Comments, oldest first; on a retweet, the original's.")
     async def comments(
@@ -200,6 +246,45 @@ class Tweet:
     ) -> Connection[User]:
         page = await likes.liked_by(info.context, self._engaged_id, first, after)
         return connection_of(page, User.from_doc)
+
+
+# The loader each tweet field reads, for the fields a page prefetches.
+PREFETCHED_BY = {
+    "author": "users",
+    "url": "users",
+    "likeCount": "counts",
+    "commentCount": "counts",
+    "retweetCount": "counts",
+    "viewerHasLiked": "viewer_likes",
+    "viewerHasRetweeted": "viewer_retweets",
+}
+VIEWER_LOADERS = frozenset({"viewer_likes", "viewer_retweets"})
+
+
+async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: set[str]) -> None:
+    """Load, for all ``tweets`` at once, what the selected ``fields`` read: the same loaders
+    the fields would call, so the same batches and round trips, one task instead of one per
+    field and tweet."""
+    wanted = sorted({PREFETCHED_BY[name] for name in fields if name in PREFETCHED_BY})
+    if await info.context.viewer_id() is None:  # those fields answer false, loading nothing
+        wanted = [loader for loader in wanted if loader not in VIEWER_LOADERS]
+    if not tweets or not wanted:
+        return
+    loaders = await info.context.loaders()
+    keys = {
+        loader: [tweet.author_id if loader == "users" else tweet._engaged_id for tweet in tweets]
+        for loader in wanted
+    }
+    values = await asyncio.gather(*(getattr(loaders, loader).load_many(keys[loader]) for loader in wanted))
+    for index, tweet in enumerate(tweets):
+        tweet.prefetched = {loader: found[index] for loader, found in zip(wanted, values, strict=True)}
+
+
+async def tweet_connection(info: Info, page: Page[Doc]) -> Connection[Tweet]:
+    """A page of tweets as a connection, its selected relations prefetched (module doc)."""
+    connection = connection_of(page, Tweet.from_doc)
+    await prefetch_tweets(info, connection.nodes, connection_node_fields(info))
+    return connection
 
 
 @strawberry.type

@@ -26,13 +26,33 @@ class Keys:
         """ZSET (lex) of tweet IDs in the user's home feed, capped at TIMELINE_MAX."""
         return f"{self.prefix}tl:{user_id}"
 
-    def timeline_rebuild_lock(self, user_id: int) -> str:
-        """STRING held while one process rebuilds the user's home timeline from MongoDB."""
-        return f"{self.prefix}tl:{user_id}:rebuild"
+    @staticmethod
+    def rebuild_lock(key: str) -> str:
+        """STRING held while one process rebuilds ``key`` (a home timeline or an author's
+        list) from MongoDB; while it is held, fan-out writes into ``key`` even though it is
+        not built yet, so nothing posted during the rebuild is missed."""
+        return f"{key}:rebuild"
 
     def author_tweets(self, user_id: int) -> str:
-        """ZSET (lex) of the author's own recent tweet IDs, capped at AUTHOR_TWEETS_MAX."""
+        """ZSET (lex) of the author's own recent tweet IDs, capped at AUTHOR_TWEETS_MAX, with
+        the same built-marker sentinel as home timelines; what readers merge for celebrities."""
         return f"{self.prefix}ut:{user_id}"
+
+    def followed_celebrities(self, user_id: int) -> str:
+        """SET of the authors the user follows whose tweets are merged at read time, plus a
+        member ``v{epoch}`` saying which ``celebrity_epoch`` it was built at (stale otherwise)."""
+        return f"{self.prefix}cel:{user_id}"
+
+    def merged_authors(self) -> str:
+        """SET of author IDs whose tweets readers merge at read time (celebrities, and former
+        celebrities until their recent tweets are copied into their followers' timelines).
+        No TTL: an eviction policy limited to volatile keys never drops it."""
+        return f"{self.prefix}cel:authors"
+
+    def celebrity_epoch(self) -> str:
+        """INTEGER bumped whenever ``merged_authors`` changes; invalidates every
+        ``followed_celebrities`` set at once. No TTL."""
+        return f"{self.prefix}cel:epoch"
 
     def tweet(self, tweet_id: int) -> str:
         """STRING: the tweet document as JSON, the hydration cache."""

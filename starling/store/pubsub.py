@@ -149,13 +149,14 @@ class Subscriber:
 class EventHub:
     """The process's single Redis subscription, shared by all its live subscribers.
 
-    Three pieces of state, all changed without awaiting (so an unsubscribe from a cancelled
-    task or a ``finally`` block is immediate): ``_routes`` maps each channel to its local
-    subscribers; ``_live`` is what the Redis connection is subscribed to; ``_dirty`` wakes
-    the sync task, which alone sends ``SUBSCRIBE``/``UNSUBSCRIBE`` to bring ``_live`` to
-    ``_routes`` (a burst of arrivals becomes a few commands naming many channels). Any
-    channel gaining its first or losing its last subscriber marks the hub dirty, even one a
-    running sync is handling at that moment, so the next sync always sees the final state.
+    State changed without awaiting (so an unsubscribe from a cancelled task or a ``finally``
+    block is immediate): ``_routes`` maps each channel to its local subscribers; ``_live``
+    is what the Redis connection is subscribed to; ``_touched`` holds the channels that
+    gained their first or lost their last local subscriber since the last sync, and
+    ``_dirty`` wakes the sync task, which alone sends ``SUBSCRIBE``/``UNSUBSCRIBE`` for
+    them (a burst of arrivals becomes a few commands naming many channels, and a sync costs
+    what changed, not what is held). A channel touched while a sync is running is synced
+    again, so the connection always ends up matching ``_routes``.
     """
 
     def __init__(
@@ -173,6 +174,7 @@ class EventHub:
         self._routes: dict[str, set[Subscriber]] = {}
         self._subscribers: set[Subscriber] = set()
         self._live: set[str] = set()
+        self._touched: set[str] = set()
         self._pubsub: PubSub | None = None
         self._dirty = asyncio.Event()
         self._commands = asyncio.Lock()
@@ -224,7 +226,7 @@ class EventHub:
         for channel in subscriber.channels:
             routed = self._routes.setdefault(channel, set())
             if not routed:
-                self._dirty.set()  # a channel this process did not want a moment ago
+                self._touch(channel)  # a channel this process did not want a moment ago
             routed.add(subscriber)
         LIVE_SUBSCRIBERS.inc()
         return subscriber
@@ -241,8 +243,12 @@ class EventHub:
             routed.discard(subscriber)
             if not routed:
                 del self._routes[channel]
-                self._dirty.set()
+                self._touch(channel)
         LIVE_SUBSCRIBERS.dec()
+
+    def _touch(self, channel: str) -> None:
+        self._touched.add(channel)
+        self._dirty.set()
 
     def _dispatch(self, channel: str, data: bytes) -> None:
         subscribers = self._routes.get(channel)
@@ -321,26 +327,31 @@ class EventHub:
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
         async with self._commands:
             self._pubsub = pubsub
-        self._dirty.set()  # resubscribe everything the local subscribers still want
+            self._touched.update(self._routes)  # resubscribe all the local subscribers want
+        self._dirty.set()
         log.info("event hub reconnected to Redis")
 
     async def _sync_forever(self) -> None:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            try:
-                async with self._commands:
-                    await self._sync()
-            except (RedisError, OSError) as exc:
-                # The reader sees the broken connection too, reconnects and marks us dirty.
-                log.warning("event hub could not update its subscriptions (%s)", exc)
+            async with self._commands:
+                touched, self._touched = self._touched, set()
+                try:
+                    await self._sync(touched)
+                except (RedisError, OSError) as exc:
+                    # Retried shortly; a broken connection is also seen by the reader,
+                    # which reconnects and touches every channel anyway.
+                    self._touched |= touched
+                    asyncio.get_running_loop().call_later(self._reconnect_seconds, self._dirty.set)
+                    log.warning("event hub could not update its subscriptions (%s)", exc)
 
-    async def _sync(self) -> None:
+    async def _sync(self, touched: set[str]) -> None:
         pubsub = self._pubsub
         if pubsub is None:
             return
-        wanted = [channel for channel in self._routes if channel not in self._live]
-        unwanted = [channel for channel in self._live if channel not in self._routes]
+        wanted = [channel for channel in touched if channel in self._routes and channel not in self._live]
+        unwanted = [channel for channel in touched if channel not in self._routes and channel in self._live]
         for chunk in _chunks(wanted):
             await pubsub.subscribe(*chunk)
             self._live.update(chunk)

@@ -13,6 +13,7 @@ from arq import ArqRedis
 
 FANOUT_TWEET = "fanout_tweet"
 RETRACT_TWEET = "retract_tweet"
+BACKFILL_AUTHOR = "backfill_author"
 NOTIFY = "notify"
 FLUSH_COUNTERS = "flush_counters"
 RETRACT_RETWEETS = "retract_retweets"

@@ -1,11 +1,14 @@
 """Home timelines and authors' recent tweets in Redis.
 
-A timeline is a sorted set of fixed-width tweet IDs with score 0 (see ``store.keys``);
-its lowest member is ``TIMELINE_SENTINEL``, which marks it as built. A key that is
-missing therefore means "never built, expired or lost" (rebuild it from MongoDB), never
-"empty". Fan-out only touches timelines that exist: a reader whose timeline is gone gets
-a complete one rebuilt on the next read, so writing into a half-built one would be wasted
-work and could hide the loss.
+Both are sorted sets of fixed-width tweet IDs with score 0 (see ``store.keys``) whose
+lowest member is ``TIMELINE_SENTINEL``, which marks the list as built. A list without the
+sentinel (a missing key, or one a rebuild is still filling) therefore means "never built,
+expired or lost: rebuild it from MongoDB", never "empty".
+
+Writers only touch lists that are built or being rebuilt (``Keys.rebuild_lock`` held):
+writing into a lost list would be wasted work and could hide the loss, while a list under
+rebuild must receive what is posted during the rebuild's MongoDB query, or the rebuilt
+list would miss it. The rebuild then merges its result into what arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -16,15 +19,23 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from starling.store.ids import to_member
-from starling.store.keys import TIMELINE_SENTINEL
+from starling.store.keys import TIMELINE_SENTINEL, Keys
 
-# KEYS[1] timeline; ARGV[1] timeline max; ARGV[2..] members. Adds only to a built timeline,
-# then trims the oldest entries while keeping the sentinel (rank 0).
+# KEYS: pairs of (list, its rebuild lock); ARGV[1] length cap; ARGV[2..] members. Adds to
+# each list that is built or being rebuilt, then trims its oldest entries while keeping the
+# sentinel (rank 0). Returns how many lists it wrote. One call serves a whole fan-out batch:
+# a command per follower costs the client more than the work costs Redis (bench/fanout.py).
 _ADD_IF_BUILT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
-return 1
+local cap = tonumber(ARGV[1])
+local written = 0
+for k = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[k]) == 1 or redis.call('EXISTS', KEYS[k + 1]) == 1 then
+    for i = 2, #ARGV do redis.call('ZADD', KEYS[k], 0, ARGV[i]) end
+    redis.call('ZREMRANGEBYRANK', KEYS[k], 1, -(cap + 1))
+    written = written + 1
+  end
+end
+return written
 """
 
 
@@ -43,13 +54,22 @@ class Timelines:
     def add_to_timelines(
         self, pipe: Pipeline, timeline_keys: Iterable[str], tweet_ids: Sequence[int]
     ) -> None:
-        """Queue, on ``pipe``, adding ``tweet_ids`` to each built timeline (idempotent)."""
+        """Queue, on ``pipe``, adding ``tweet_ids`` to each built timeline (idempotent): one
+        script call for all of them, a single reply (how many were written)."""
+        self._add(pipe, timeline_keys, tweet_ids, self._timeline_max)
+
+    def add_author_tweet(self, pipe: Pipeline, author_key: str, tweet_id: int) -> None:
+        """Queue adding a new tweet to its author's list, if that list is built."""
+        self._add(pipe, [author_key], [tweet_id], self._author_max)
+
+    def _add(self, pipe: Pipeline, keys: Iterable[str], tweet_ids: Sequence[int], cap: int) -> None:
+        script_keys = [name for key in keys for name in (key, Keys.rebuild_lock(key))]
+        if not script_keys or not tweet_ids:
+            return
         members = [to_member(tweet_id) for tweet_id in tweet_ids]
-        # Registering the script on the pipeline makes redis-py load it if the server lost
-        # it (one SCRIPT EXISTS per pipeline, not per key).
+        # Registering the script on the pipeline makes redis-py load it if the server lost it.
         pipe.scripts.add(self._add_if_built)
-        for key in timeline_keys:
-            pipe.evalsha(self._add_if_built.sha, 1, key, self._timeline_max, *members)
+        pipe.evalsha(self._add_if_built.sha, len(script_keys), *script_keys, cap, *members)
 
     def remove_from_timelines(
         self, pipe: Pipeline, timeline_keys: Iterable[str], tweet_ids: Sequence[int]
@@ -58,26 +78,21 @@ class Timelines:
         for key in timeline_keys:
             pipe.zrem(key, *members)
 
-    def add_author_tweet(self, pipe: Pipeline, author_key: str, tweet_id: int) -> None:
-        pipe.zadd(author_key, {to_member(tweet_id): 0})
-        pipe.zremrangebyrank(author_key, 0, -(self._author_max + 1))
-
     async def store_timeline(self, key: str, tweet_ids: Sequence[int]) -> None:
-        """Replace a timeline with a freshly built one (newest ``timeline_max`` kept)."""
-        newest = sorted(tweet_ids, reverse=True)[: self._timeline_max]
-        mapping = {TIMELINE_SENTINEL: 0} | {to_member(tweet_id): 0 for tweet_id in newest}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.zadd(key, mapping)
-            pipe.expire(key, self._ttl)
-            await pipe.execute()
+        """Mark a timeline built with a freshly rebuilt content (newest ``timeline_max``)."""
+        await self._store(key, tweet_ids, self._timeline_max)
 
     async def store_author_tweets(self, key: str, tweet_ids: Sequence[int]) -> None:
-        newest = sorted(tweet_ids, reverse=True)[: self._author_max]
+        """Mark an author list built with its rebuilt content (newest ``author_tweets_max``)."""
+        await self._store(key, tweet_ids, self._author_max)
+
+    async def _store(self, key: str, tweet_ids: Sequence[int], cap: int) -> None:
+        # Merged into, not replacing, what fan-out wrote while the rebuild held its lock.
+        mapping = {TIMELINE_SENTINEL: 0} | {to_member(tweet_id): 0 for tweet_id in tweet_ids}
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if newest:
-                pipe.zadd(key, {to_member(tweet_id): 0 for tweet_id in newest})
+            pipe.zadd(key, mapping)
+            pipe.zremrangebyrank(key, 1, -(cap + 1))
+            pipe.expire(key, self._ttl)
             await pipe.execute()
 
     # -- reads -------------------------------------------------------------------------
@@ -87,9 +102,18 @@ class Timelines:
         upper = f"({to_member(before)}" if before is not None else "+"
         pipe.zrevrangebylex(key, upper, "-", start=0, num=count)
 
+    def queue_is_built(self, pipe: Pipeline, key: str) -> None:
+        """Queue the sentinel's score: None when the list must be rebuilt (see ``is_built``)."""
+        pipe.zscore(key, TIMELINE_SENTINEL)
+
     def queue_touch(self, pipe: Pipeline, key: str) -> None:
         """Keep an active reader's timeline alive for another TTL."""
         pipe.expire(key, self._ttl)
+
+
+def is_built(sentinel_score: float | None) -> bool:
+    """Whether the reply of ``queue_is_built`` says the list is built."""
+    return sentinel_score is not None
 
 
 def decode_members(raw: Sequence[bytes | str]) -> tuple[list[int], bool]:

@@ -5,16 +5,25 @@ per Redis pipeline. A job handles at most ``fanout_batches_per_job`` batches and
 enqueues its own continuation, so a huge audience is spread over many short jobs and
 other authors' tweets are not stuck behind it. Every step is idempotent (adding an ID
 already in a sorted set, or removing one that is gone, changes nothing), so a job that
-dies half-way is simply run again.
+dies half-way is simply run again: by arq, or by the outbox repair (``workers.repair``),
+which re-enqueues any tweet whose ``fanout_pending`` marker the last job did not clear.
+
+Celebrities (``resolvers.celebrities``) are not fanned out: their tweet goes to their own
+timeline and author list, which readers merge. When an author drops back below the
+threshold, ``backfill_author`` copies their recent tweets into their followers' timelines
+before readers stop merging them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from starling.resolvers import celebrities
+from starling.resolvers.follows import recent_tweet_ids
 from starling.store.pubsub import queue_feed_events
-from starling.store.queue import FANOUT_TWEET, RETRACT_TWEET, enqueue
+from starling.store.queue import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, enqueue
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
@@ -38,34 +47,56 @@ async def follower_batch(
     return [edge["follower_id"] for edge in edges], (edges[-1]["_id"] if edges else after_edge)
 
 
+async def deliver_batch(
+    services: Services,
+    followers: Sequence[int],
+    tweet_ids: Sequence[int],
+    *,
+    add: bool = True,
+    announce: bool = False,
+) -> None:
+    """One Redis round trip: add ``tweet_ids`` to (or remove them from) each follower's
+    timeline, and with ``announce`` tell live homeFeed subscribers. Timelines that are not
+    built are left alone (``store.timelines``)."""
+    keys = [services.keys.home_timeline(follower) for follower in followers]
+    async with services.redis.pipeline(transaction=False) as pipe:
+        if add:
+            services.timelines.add_to_timelines(pipe, keys, tweet_ids)
+            for tweet_id in tweet_ids if announce else ():
+                queue_feed_events(pipe, services.keys, followers, tweet_id)
+        else:
+            services.timelines.remove_from_timelines(pipe, keys, tweet_ids)
+        await pipe.execute()
+
+
 async def _walk_followers(
-    ctx: Ctx, job_name: str, tweet_id: int, author_id: int, after_edge: int, *, add: bool
-) -> bool:
-    """Apply one job's share of batches; True when the follower list is exhausted."""
-    services: Services = ctx["services"]
+    services: Services,
+    author_id: int,
+    after_edge: int,
+    tweet_ids: Sequence[int],
+    *,
+    add: bool,
+    announce: bool = False,
+) -> int | None:
+    """Deliver one job's share of batches, from the follow edge after ``after_edge``;
+    None when the follower list is exhausted, else the edge to continue after."""
     settings = services.settings
     for _ in range(settings.fanout_batches_per_job):
         followers, last_edge = await follower_batch(
             services, author_id, after_edge, settings.fanout_batch_size
         )
-        if not followers:
-            return True
-        keys = [services.keys.home_timeline(follower) for follower in followers]
-        async with services.redis.pipeline(transaction=False) as pipe:
-            if add:
-                services.timelines.add_to_timelines(pipe, keys, [tweet_id])
-                # Live homeFeed subscribers hear of it in the same round trip.
-                queue_feed_events(pipe, services.keys, followers, tweet_id)
-            else:
-                services.timelines.remove_from_timelines(pipe, keys, [tweet_id])
-            await pipe.execute()
-        after_edge = last_edge
+        if followers:
+            await deliver_batch(services, followers, tweet_ids, add=add, announce=announce)
         if len(followers) < settings.fanout_batch_size:
-            return True
+            return None
+        after_edge = last_edge
+    return after_edge
+
+
+async def _continue(services: Services, job_name: str, subject_id: int, after_edge: int) -> None:
     await enqueue(
-        services.queue, job_name, tweet_id, after_edge, job_id=f"{job_name}:{tweet_id}:{after_edge}"
+        services.queue, job_name, subject_id, after_edge, job_id=f"{job_name}:{subject_id}:{after_edge}"
     )
-    return False
 
 
 async def fanout_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
@@ -75,17 +106,51 @@ async def fanout_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
         await _clear_outbox(services, tweet_id)
         return "gone"
     author_id = tweet["author_id"]
-    if after_edge == 0:
-        # The author's own copies, again: the request may have failed to write them.
-        async with services.redis.pipeline(transaction=False) as pipe:
-            services.timelines.add_to_timelines(pipe, [services.keys.home_timeline(author_id)], [tweet_id])
-            services.timelines.add_author_tweet(pipe, services.keys.author_tweets(author_id), tweet_id)
-            await pipe.execute()
-    done = await _walk_followers(ctx, FANOUT_TWEET, tweet_id, author_id, after_edge, add=True)
-    if done:
+    if after_edge == 0 and await _deliver_to_author(services, author_id, tweet_id):
         await _clear_outbox(services, tweet_id)
-        return "delivered"
-    return "continued"
+        return "celebrity"
+    next_edge = await _walk_followers(services, author_id, after_edge, [tweet_id], add=True, announce=True)
+    if next_edge is not None:
+        await _continue(services, FANOUT_TWEET, tweet_id, next_edge)
+        return "continued"
+    await _clear_outbox(services, tweet_id)
+    return "delivered"
+
+
+async def _deliver_to_author(services: Services, author_id: int, tweet_id: int) -> bool:
+    """The author's own copies, again (the request may have failed to write them), and the
+    author's celebrity status settled; True when the author is a celebrity (no fan-out)."""
+    author = await services.db.users.find_one({"_id": author_id}, {"followers_count": 1})
+    celebrity = celebrities.is_celebrity(services.settings, (author or {}).get("followers_count", 0))
+    keys = services.keys
+    async with services.redis.pipeline(transaction=False) as pipe:
+        services.timelines.add_to_timelines(pipe, [keys.home_timeline(author_id)], [tweet_id])
+        services.timelines.add_author_tweet(pipe, keys.author_tweets(author_id), tweet_id)
+        celebrities.queue_status_check(services, pipe, author_id, celebrity)
+        replies = await pipe.execute()
+    await celebrities.settle_status(services, author_id, celebrity, replies[-1])
+    return celebrity
+
+
+async def backfill_author(ctx: Ctx, author_id: int, after_edge: int = 0) -> str:
+    """After an author drops to the threshold: copy their newest ``author_tweets_max``
+    tweets (what readers were merging) into every follower's timeline, then let readers
+    stop merging them. Until it finishes readers still merge them, so no tweet disappears;
+    if it never runs, they keep merging, which shows the same tweets. Nothing is announced
+    to live subscribers: these tweets were in the feeds already."""
+    services: Services = ctx["services"]
+    author = await services.db.users.find_one({"_id": author_id}, {"followers_count": 1})
+    if author is not None and celebrities.is_celebrity(services.settings, author.get("followers_count", 0)):
+        return "celebrity"  # crossed back up meanwhile: readers merge them, as they should
+    tweet_ids = await recent_tweet_ids(services, author_id, services.settings.author_tweets_max)
+    next_edge = None
+    if author is not None and tweet_ids:
+        next_edge = await _walk_followers(services, author_id, after_edge, tweet_ids, add=True)
+    if next_edge is not None:
+        await _continue(services, BACKFILL_AUTHOR, author_id, next_edge)
+        return "continued"
+    await celebrities.stop_merging(services, author_id)
+    return "backfilled"
 
 
 async def retract_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
@@ -95,8 +160,11 @@ async def retract_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
         return "gone"
     if after_edge == 0:
         await services.redis.delete(services.keys.tweet(tweet_id))
-    done = await _walk_followers(ctx, RETRACT_TWEET, tweet_id, tweet["author_id"], after_edge, add=False)
-    return "retracted" if done else "continued"
+    next_edge = await _walk_followers(services, tweet["author_id"], after_edge, [tweet_id], add=False)
+    if next_edge is not None:
+        await _continue(services, RETRACT_TWEET, tweet_id, next_edge)
+        return "continued"
+    return "retracted"
 
 
 async def _clear_outbox(services: Services, tweet_id: int) -> None:

@@ -18,8 +18,11 @@ REPAIR_BATCH = 500
 
 async def repair_outbox(ctx: dict[str, Any]) -> int:
     """Re-enqueue fan-out for tweets still marked ``fanout_pending`` well after posting:
-    their job was never enqueued (Redis down, process killed) or was lost. Returns how many
-    jobs it enqueued (a job still pending under the same ID is not enqueued twice)."""
+    their job was never enqueued (Redis down, process killed), was lost, or failed or died
+    half-way (the marker is cleared only when the last batch is written). Returns how many
+    jobs it enqueued (a job still pending under the same ID is not enqueued twice). The new
+    job starts over from the first follower; fan-out is idempotent, so followers who had the
+    tweet already get nothing twice. Redis down: the cron itself waits for Redis."""
     services: Services = ctx["services"]
     cutoff_ms = int(time.time() * 1000) - services.settings.outbox_repair_after_seconds * 1000
     stale = (

@@ -1,0 +1,119 @@
+"""The fan-out job on a real arq worker and real Redis: killed half-way and retried, split
+into continuation jobs, and repeated, it delivers every tweet to every follower once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from arq.worker import FailedJobs
+
+from starling.store.queue import FANOUT_TWEET, enqueue
+from starling.store.services import Services
+from starling.workers import fanout
+from tests.api import Account, eventually
+from tests.harness import Harness, started
+
+
+class WorkerKilled(RuntimeError):
+    """Stands for the worker process dying between two batches."""
+
+
+async def audience(h: Harness, author: Account, size: int) -> list[Account]:
+    """``size`` followers of ``author`` with built timelines, in follow order, and the
+    queue drained of what following queued (notifications)."""
+    followers = [await h.api.sign_up(f"{author.handle}_f{n}") for n in range(size)]
+    for follower in followers:
+        await h.api.follow(follower, author)
+        await h.api.feed_page(follower)
+    await h.run_worker()
+    return followers
+
+
+async def holders(h: Harness, followers: list[Account], tweet_id: str) -> list[bool]:
+    return [tweet_id in (await h.timeline(follower) or set()) for follower in followers]
+
+
+async def test_a_fanout_killed_after_its_first_batch_is_retried_and_delivers_exactly_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with started(
+        redis_url, run_worker_in_process=False, fanout_batch_size=2, fanout_batches_per_job=10
+    ) as h:
+        author = await h.api.sign_up("author")
+        followers = await audience(h, author, 5)
+        delivered_batches = 0
+        real_deliver = fanout.deliver_batch
+
+        async def dies_after_first_batch(services: Services, batch: Sequence[int], *args, **kwargs) -> None:
+            nonlocal delivered_batches
+            await real_deliver(services, batch, *args, **kwargs)
+            delivered_batches += 1
+            if delivered_batches == 1:
+                raise WorkerKilled("killed after the first batch")
+
+        monkeypatch.setattr(fanout, "deliver_batch", dies_after_first_batch)
+        tweet = (await h.api.post(author, "survives a dying worker"))["id"]
+        with pytest.raises(FailedJobs):
+            await h.run_worker()
+        assert await holders(h, followers, tweet) == [True, True, False, False, False]
+        assert await h.pending_fanouts() == 1  # the outbox still holds it
+
+        # The outbox repair (an arq cron) runs the job again from the start once the tweet is
+        # older than OUTBOX_REPAIR_AFTER_SECONDS; the first batch is delivered again.
+        async def repaired() -> bool:
+            await h.run_worker(crons=True)
+            return await h.fanned_out()
+
+        await eventually(repaired, within=5, interval=0.2)
+        assert delivered_batches == 1 + 3
+        key_of = h.services.keys.home_timeline
+        for follower in followers:
+            members = await h.services.redis.zrange(key_of(int(follower.id)), 0, -1)
+            assert [m.decode() for m in members].count(tweet.zfill(19)) == 1
+            assert (await h.api.whole_feed(follower)).count(tweet) == 1
+            assert await h.api.whole_feed(follower) == [tweet]
+
+
+async def test_a_large_fanout_is_split_so_other_authors_are_not_stuck_behind_it(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with started(
+        redis_url, run_worker_in_process=False, fanout_batch_size=2, fanout_batches_per_job=1
+    ) as h:
+        big, small = await h.api.sign_up("big"), await h.api.sign_up("small")
+        big_followers = await audience(h, big, 5)
+        small_followers = await audience(h, small, 1)
+        batches: list[str] = []
+        real_deliver = fanout.deliver_batch
+
+        async def recorded(services: Services, batch: Sequence[int], tweet_ids: Sequence[int], **kw) -> None:
+            batches.append("big" if tweet_ids == [int(big_tweet)] else "small")
+            await real_deliver(services, batch, tweet_ids, **kw)
+
+        monkeypatch.setattr(fanout, "deliver_batch", recorded)
+        big_tweet = (await h.api.post(big, "to five, two at a time"))["id"]
+        small_tweet = (await h.api.post(small, "to one"))["id"]
+        worker = await h.run_worker(max_jobs=1)  # one job at a time: the queue's order shows
+        assert batches == ["big", "small", "big", "big"]
+        assert worker.jobs_complete == 4  # three jobs for the big audience, one for the small
+        assert await holders(h, big_followers, big_tweet) == [True] * 5
+        assert await holders(h, small_followers, small_tweet) == [True]
+        assert await h.fanned_out()
+
+
+async def test_a_repeated_fanout_adds_nothing_twice(redis_url: str) -> None:
+    async with started(redis_url, run_worker_in_process=False, fanout_batch_size=2) as h:
+        author = await h.api.sign_up("author")
+        followers = await audience(h, author, 3)
+        tweet = (await h.api.post(author, "delivered twice, seen once"))["id"]
+        await h.run_worker()
+        sizes = [await h.services.redis.zcard(h.services.keys.home_timeline(int(f.id))) for f in followers]
+        for again in range(2):
+            await enqueue(h.services.queue, FANOUT_TWEET, int(tweet), 0, job_id=f"again-{again}")
+            await h.run_worker()
+        assert sizes == [
+            await h.services.redis.zcard(h.services.keys.home_timeline(int(f.id))) for f in followers
+        ]
+        for follower in followers:
+            assert await h.api.whole_feed(follower) == [tweet]

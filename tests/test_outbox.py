@@ -1,0 +1,77 @@
+"""No tweet lost between MongoDB and the fan-out: the outbox marker and its repair cron."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from starling.store.queue import FANOUT_TWEET
+from tests.api import Account, eventually
+from tests.harness import Harness, started
+
+
+async def readers_of(h: Harness, author: Account, size: int) -> list[Account]:
+    followers = [await h.api.sign_up(f"reader{n}") for n in range(size)]
+    for follower in followers:
+        await h.api.follow(follower, author)
+        await h.api.feed_page(follower)  # built timelines: a lost fan-out would show
+    await h.run_worker()
+    return followers
+
+
+async def repaired_by_cron(h: Harness) -> None:
+    """Run the worker with its crons until the outbox is empty (the repair only takes tweets
+    older than OUTBOX_REPAIR_AFTER_SECONDS, 1 s in tests)."""
+
+    async def repaired() -> bool:
+        await h.run_worker(crons=True)
+        return await h.fanned_out()
+
+    await eventually(repaired, within=5, interval=0.2)
+
+
+async def test_a_tweet_whose_enqueue_failed_is_delivered_by_the_repair_job(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with started(redis_url, run_worker_in_process=False) as h:
+        author = await h.api.sign_up("author")
+        followers = await readers_of(h, author, 3)
+
+        async def redis_down(*args: Any, **kwargs: Any) -> None:
+            raise RedisConnectionError("Redis is briefly down")
+
+        monkeypatch.setattr(h.services.queue, "enqueue_job", redis_down)
+        tweet = (await h.api.post(author, "written while the queue is unreachable"))["id"]
+        monkeypatch.undo()
+
+        stored = await h.services.db.tweets.find_one({"_id": int(tweet)})
+        assert stored is not None and stored["fanout_pending"] is True  # durable, marked
+        assert await h.services.queue.zcard(h.settings.queue_name) == 0  # no job exists
+        assert await h.api.whole_feed(author) == [tweet]  # the author sees it at once
+        for follower in followers:
+            assert tweet not in (await h.timeline(follower) or set())
+
+        await repaired_by_cron(h)
+        for follower in followers:
+            assert tweet in (await h.timeline(follower) or set())
+            assert await h.api.whole_feed(follower) == [tweet]
+
+
+async def test_a_fanout_job_lost_from_the_queue_is_delivered_by_the_repair_job(redis_url: str) -> None:
+    """The process died after the MongoDB write (or Redis lost the queue): no job, no trace
+    in Redis, only the marker on the tweet."""
+    async with started(redis_url, run_worker_in_process=False) as h:
+        author = await h.api.sign_up("author")
+        followers = await readers_of(h, author, 2)
+        tweet = (await h.api.post(author, "its job vanishes"))["id"]
+        queued = await h.services.queue.queued_jobs()
+        assert [job.function for job in queued] == [FANOUT_TWEET]
+        await h.services.redis.delete(h.settings.queue_name, f"arq:job:{queued[0].job_id}")
+
+        assert (await h.run_worker()).jobs_complete == 0
+        assert await h.pending_fanouts() == 1
+        await repaired_by_cron(h)
+        for follower in followers:
+            assert await h.api.whole_feed(follower) == [tweet]

@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     )
 
     # --- fan-out ----------------------------------------------------------------------
-    fanout_batch_size: int = Field(default=1000, description="Followers read and written per Redis pipeline.")
+    fanout_batch_size: int = Field(
+        default=500,
+        description="Followers read and written per Redis pipeline (tuned by bench/fanout.py).",
+    )
     fanout_batches_per_job: int = Field(
         default=20, description="Batches one fan-out job handles before it enqueues the rest."
     )

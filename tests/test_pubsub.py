@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from starling.resolvers.context import RequestContext
+from starling.resolvers.errors import RateLimited
+from starling.resolvers.live import listen
 from starling.store.pubsub import EventHub, Subscriber, SubscriberDropped, publish
 from tests.api import eventually
 
@@ -93,12 +96,12 @@ async def test_a_subscriber_that_falls_behind_is_dropped_alone(
 async def test_leaving_the_block_unsubscribes_even_when_cancelled(
     hub: EventHub, redis: Redis, channel: str
 ) -> None:
-    async def listen() -> None:
+    async def consume() -> None:
         with hub.subscribe([channel]) as subscriber:
             async for _ in subscriber:
                 pass
 
-    task = asyncio.create_task(listen())
+    task = asyncio.create_task(consume())
     await subscribed(redis, channel)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -137,3 +140,25 @@ async def test_stopping_the_hub_ends_every_subscription(redis: Redis, channel: s
     with pytest.raises(StopAsyncIteration):
         await next_event(subscriber)
     assert hub.subscriber_count == 0
+
+
+async def test_a_subscription_that_falls_behind_ends_with_rate_limited(
+    hub: EventHub, redis: Redis, channel: str
+) -> None:
+    """What a GraphQL client then sees: the stream ends with a RATE_LIMITED error."""
+    ctx = RequestContext(services=None, hub=hub)  # type: ignore[arg-type]  # the stream needs only the hub
+    events = listen(ctx, [channel])
+    first = asyncio.ensure_future(anext(events))
+    await subscribed(redis, channel)
+    await publish(redis, channel, {"n": 0})
+    assert await first == {"n": 0}
+    for n in range(1, 6):  # nobody reads: the queue of 3 overflows
+        await publish(redis, channel, {"n": n})
+
+    async def dropped() -> bool:
+        return hub.subscriber_count == 0
+
+    await eventually(dropped)
+    with pytest.raises(RateLimited) as ended:
+        await anext(events)
+    assert ended.value.code == "RATE_LIMITED"

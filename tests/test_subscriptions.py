@@ -11,8 +11,10 @@ import pytest
 import websockets
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
+from graphql import Executor, build_schema, parse
 
 from starling.config import Settings
+from starling.schema.execution import StarlingExecutor
 from starling.store.mongo import connect_mongo
 from tests.api import Api
 from tests.conftest import make_settings
@@ -129,16 +131,20 @@ async def test_tweet_activity_delivers_likes_comments_and_retweets_to_an_anonymo
     assert second_like["actor"] == {"handle": "critic"} and second_like["tweet"]["likeCount"] == 2
 
 
-async def test_liking_a_retweet_is_activity_on_the_original(live: LiveApp) -> None:
+async def test_engaging_with_a_retweet_is_activity_on_the_original(live: LiveApp) -> None:
     api = live.api
     author, fan = await api.sign_up("author"), await api.sign_up("fan")
     original = await api.post(author, "the original")
     copy = await retweet(api, fan, original["id"])
-    async with Listener(live.client(), WATCH, {"id": original["id"]}) as page:
-        await live.settled(1)
+    async with (
+        Listener(live.client(), WATCH, {"id": original["id"]}) as original_page,
+        Listener(live.client(), WATCH, {"id": copy}) as retweet_page,
+    ):
+        await live.settled(2)
         await like(api, author, copy)
-        activity = (await page.next())["tweetActivity"]
-    assert activity["kind"] == "LIKE" and activity["tweet"]["id"] == original["id"]
+        for page in (original_page, retweet_page):
+            activity = (await page.next())["tweetActivity"]
+            assert activity["kind"] == "LIKE" and activity["tweet"]["id"] == original["id"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -171,16 +177,17 @@ async def test_keep_alive_holds_an_idle_subscription_open(
             assert (await feed.next())["homeFeed"]["id"] == tweet["id"]
 
 
-async def test_a_client_leaving_mid_stream_leaves_nothing_behind(live: LiveApp) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_client_leaving_mid_stream_leaves_nothing_behind(live: LiveApp, protocol: str) -> None:
     api = live.api
     me = await api.sign_up("leaver")
     channel = live.services.keys.feed_events(int(me.id))
     baseline = len(asyncio.all_tasks())
-    async with Listener(live.client(me.token), HOME_FEED) as feed:
+    async with Listener(live.client(me.token, protocol), HOME_FEED) as feed:
         await live.settled(1)
         await api.post(me, "first")
         await feed.next()
-        await feed.stop()  # gql completes the operation and closes the socket
+        await feed.stop()  # gql ends the operation (complete / stop) and closes the socket
         await live.settled(0)
     assert live.hub.channels == frozenset()
     await live.released([channel])
@@ -240,7 +247,7 @@ async def test_two_api_processes_on_one_redis_each_serve_their_own_subscribers(
     await mongo.close()
 
 
-async def test_an_unauthenticated_subscription_does_not_stop_others_on_the_socket(live: LiveApp) -> None:
+async def test_a_refused_subscription_does_not_stop_the_others_on_its_socket(live: LiveApp) -> None:
     """A refusal ends that operation only; the connection and its other operations go on."""
     me = await live.api.sign_up("multi")
     client = live.client(me.token)
@@ -254,3 +261,16 @@ async def test_an_unauthenticated_subscription_does_not_stop_others_on_the_socke
         tweet = await live.api.post(me, "still subscribed")
         assert (await asyncio.wait_for(first, 2))["homeFeed"]["id"] == tweet["id"]
         await feed.aclose()
+
+
+def test_subscription_events_do_not_accumulate_executor_state() -> None:
+    """graphql-core's own per-event executors share a memo that grows by every event (see
+    ``starling.schema.execution``); Starling's give each event its own."""
+    schema = build_schema("type Query { a: Int } type Subscription { tick: Tick } type Tick { n: Int }")
+    document = parse("subscription { tick { n } }")
+    for executor_class, growth in ((Executor, 3), (StarlingExecutor, 0)):
+        executor = executor_class.build(schema, document)
+        for n in range(3):
+            result = executor.build_per_event_executor({"tick": {"n": n}}).execute_operation(False)
+            assert result.data == {"tick": {"n": n}}  # type: ignore[union-attr]
+        assert len(executor._relevant_sub_fields) == growth

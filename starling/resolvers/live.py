@@ -10,10 +10,12 @@ one context for its whole life, and counts must not be those of the first event)
 
 **homeFeed** listens on the viewer's feed channel, which the fan-out publishes on per
 follower in the same pipeline that writes the timelines (and ``publish`` for the author's
-own tweet), and on the author channel of each celebrity the viewer follows (celebrities
-are not fanned out; their tweets are merged at read time, so their posts are announced
-once, on the author channel). The celebrities are those followed when the subscription
-starts: following a celebrity later takes effect on the next subscription.
+own tweet), and on the author channel of each author the viewer's feed merges at read time
+(celebrities are not fanned out: ``publish`` announces every tweet once on its author's
+channel, and only followers of merged authors listen there). The merged authors are those
+of the moment the subscription starts: following a celebrity later, or an author crossing
+the threshold, takes effect on the next subscription. A tweet announced on both channels
+(an author crossing over, a retried fan-out) is delivered once.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
+from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
-from starling.resolvers.errors import NotFound, RateLimited
-from starling.resolvers.follows import followed_ids
+from starling.resolvers.engagement import engagement_target
+from starling.resolvers.errors import RateLimited
+from starling.resolvers.feed import follow_graph
 from starling.resolvers.notifications import notification_from_event
-from starling.resolvers.tweets import parse_tweet_id
 from starling.store.pubsub import Event, SubscriberDropped
 from starling.store.services import Services
 
@@ -42,7 +45,9 @@ FELL_BEHIND = (
 )
 
 
-async def _events(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerator[Event, None]:
+async def listen(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerator[Event, None]:
+    """The events of ``channels`` for as long as the caller iterates; a subscription that
+    falls too far behind ends with ``RATE_LIMITED`` (the client re-reads and resubscribes)."""
     with ctx.require_hub().subscribe(channels) as subscriber:
         try:
             async for event in subscriber:
@@ -52,16 +57,19 @@ async def _events(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerato
             raise RateLimited(FELL_BEHIND) from None
 
 
-async def followed_celebrities(services: Services, user_id: int) -> list[int]:
-    """Whom the user follows among authors who are merged at read time, not fanned out."""
-    followees = await followed_ids(services, user_id)
-    if not followees:
-        return []
-    docs = await services.db.users.find(
-        {"_id": {"$in": followees}, "followers_count": {"$gt": services.settings.celebrity_followers}},
-        {"_id": 1},
-    ).to_list()
-    return [doc["_id"] for doc in docs]
+async def merged_followees(services: Services, reader_id: int) -> list[int]:
+    """The authors the reader's feed merges at read time (``resolvers.celebrities``): the
+    same cached set ``homeFeed`` pages read, rebuilt the same way when it is stale."""
+    async with services.redis.pipeline(transaction=False) as pipe:
+        celebrities.queue_read_followed(services, pipe, reader_id)
+        members, epoch = await pipe.execute()
+    merged = celebrities.decode_followed(members, epoch)
+    if merged is None:
+        graph = await follow_graph(services, reader_id)
+        merged = await celebrities.rebuild_followed(
+            services, reader_id, graph.followees, graph.celebrities, epoch
+        )
+    return merged
 
 
 async def home_feed(ctx: RequestContext) -> Stream:
@@ -69,7 +77,7 @@ async def home_feed(ctx: RequestContext) -> Stream:
     keys = ctx.services.keys
     channels = [keys.feed_events(viewer.user_id)]
     channels += [
-        keys.author_events(author) for author in await followed_celebrities(ctx.services, viewer.user_id)
+        keys.author_events(author) for author in await merged_followees(ctx.services, viewer.user_id)
     ]
     return _tweets(ctx, channels)
 
@@ -78,7 +86,7 @@ async def _tweets(ctx: RequestContext, channels: list[str]) -> Stream:
     # The same tweet can be announced twice: a retried fan-out job, or an author who became
     # a celebrity (author channel) while their fan-out still runs. Say it once.
     recent: deque[int] = deque(maxlen=RECENT_TWEETS_REMEMBERED)
-    async with contextlib.aclosing(_events(ctx, channels)) as events:
+    async with contextlib.aclosing(listen(ctx, channels)) as events:
         async for event in events:
             tweet_id = event["tweet_id"]
             if tweet_id in recent:
@@ -95,22 +103,21 @@ async def notifications(ctx: RequestContext) -> Stream:
 
 
 async def _notifications(ctx: RequestContext, channel: str) -> Stream:
-    async with contextlib.aclosing(_events(ctx, [channel])) as events:
+    async with contextlib.aclosing(listen(ctx, [channel])) as events:
         async for event in events:
             yield notification_from_event(event)
 
 
 async def tweet_activity(ctx: RequestContext, tweet_id: str) -> Stream:
-    """Likes, comments and retweets of one tweet; anyone may watch a live tweet."""
-    tid = parse_tweet_id(tweet_id)
-    if await (await ctx.loaders()).tweets.load(tid) is None:
-        raise NotFound(f"No tweet {tweet_id}.")
-    return _activity(ctx, ctx.services.keys.tweet_events(tid))
+    """Likes, comments and retweets of one live tweet, open to anyone. Watching a retweet
+    watches its original, which is what engaging with a retweet acts on."""
+    _, target = await engagement_target(ctx, tweet_id)
+    return _activity(ctx, ctx.services.keys.tweet_events(target["_id"]))
 
 
 async def _activity(ctx: RequestContext, channel: str) -> Stream:
     """Activity records: the event plus the tweet document as it is now."""
-    async with contextlib.aclosing(_events(ctx, [channel])) as events:
+    async with contextlib.aclosing(listen(ctx, [channel])) as events:
         async for event in events:
             tweet = await (await ctx.loaders()).tweets.load(event["tweet_id"])
             if tweet is not None:

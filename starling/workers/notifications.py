@@ -15,7 +15,6 @@ from starling.resolvers.tweets import LIVE, mentioned_user_ids
 from starling.store.services import Services
 
 Ctx = dict[str, Any]
-Kind = NotificationKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +36,10 @@ async def notify(
     """Create the notifications of one action; returns how many were new."""
     services: Services = ctx["services"]
     action = NotificationKind(kind)
-    if action is Kind.FOLLOW:
+    if action is NotificationKind.FOLLOW:
         assert user_id is not None
-        targets = [Target(user_id, Kind.FOLLOW, f"FOLLOW:{actor_id}:{user_id}")]
-    elif action is Kind.COMMENT:
+        targets = [Target(user_id, NotificationKind.FOLLOW, f"FOLLOW:{actor_id}:{user_id}")]
+    elif action is NotificationKind.COMMENT:
         assert comment_id is not None
         targets = await _comment_targets(services, comment_id)
     else:
@@ -67,9 +66,10 @@ async def _tweet_targets(
     tweet = await services.db.tweets.find_one({"_id": tweet_id, **LIVE}, {"author_id": 1, "mention_ids": 1})
     if tweet is None:
         return []
-    if kind is Kind.MENTION:
+    if kind is NotificationKind.MENTION:
         return [
-            Target(user, Kind.MENTION, f"MENTION:t{tweet_id}:{user}") for user in tweet.get("mention_ids", [])
+            Target(user, NotificationKind.MENTION, f"MENTION:t{tweet_id}:{user}")
+            for user in tweet.get("mention_ids", [])
         ]
     # LIKE, RETWEET: once per (actor, tweet), ever.
     return [Target(tweet["author_id"], kind, f"{kind.value}:{actor_id}:{tweet_id}")]
@@ -84,9 +84,9 @@ async def _comment_targets(services: Services, comment_id: int) -> list[Target]:
         return []
     author = tweet["author_id"]
     mentioned = await mentioned_user_ids(services, comment["text"], comment["author_id"])
-    targets = [Target(author, Kind.COMMENT, f"COMMENT:{comment_id}")]
+    targets = [Target(author, NotificationKind.COMMENT, f"COMMENT:{comment_id}")]
     targets += [
-        Target(user, Kind.MENTION, f"MENTION:c{comment_id}:{user}")
+        Target(user, NotificationKind.MENTION, f"MENTION:c{comment_id}:{user}")
         for user in mentioned
         if user != author  # the COMMENT already tells them
     ]

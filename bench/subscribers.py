@@ -1,0 +1,468 @@
+"""Live subscribers held by one API process, and how fast events reach them.
+
+One Starling server runs as its own process (uvicorn, embedded MongoDB, the worker
+in-process); this process is the load: N WebSocket clients (the ``websockets`` library,
+speaking graphql-transport-ws), each subscribed to ``homeFeed { id author { handle } }``
+as a different viewer. Viewers are signed tokens minted with the server's TOKEN_SECRET for
+N user IDs (signing up thousands of users would only time argon2); the tweets are real,
+posted over HTTP by a real author, so each event is hydrated as in production.
+
+Events are published exactly as the fan-out worker publishes them (``queue_feed_events``,
+one pipeline), on the viewers' own channels. Two phases, latency = client receive time -
+publish time (one clock: this process publishes and receives):
+
+- **sparse**: one event to one random subscriber at a time, N connections held idle;
+- **burst**: one event to every subscriber at once (a fan-out batch of N), repeated.
+
+Memory: the server's resident set (``/proc/<pid>/status`` VmRSS) before the clients
+connect and once all N subscriptions are live; the difference over N is the cost of one
+subscriber (WebSocket, protocol handler, operation task, hub queue, Redis channel).
+
+    python -m bench.subscribers [--subscribers 5000] [--bursts 3] [--sparse 200] [--quick] [--out DIR]
+
+Writes ``subscribers.json`` and ``subscribers.md`` to ``bench/results`` (or ``--out``).
+Loopback only; about a minute with the defaults on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.stats import percentile
+from starling.resolvers.tokens import issue_token
+from starling.store.ids import SnowflakeGenerator
+from starling.store.keys import Keys
+from starling.store.pubsub import queue_feed_events
+from starling.store.redis import PrivateRedisServer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUERY = "subscription { homeFeed { id author { handle } } }"
+CONNECT_CONCURRENCY = 64
+SETTLE_SECONDS = 120.0
+DELIVERY_TIMEOUT_SECONDS = 60.0
+TOKEN_TTL_SECONDS = 3600
+PUBLISH_CHUNK = 1000  # PUBLISHes per pipeline, as a fan-out batch
+COMPRESSION: str | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def summary_ms(latencies: list[float]) -> dict[str, float]:
+    ms = sorted(value * 1000 for value in latencies)
+    return {
+        "count": len(ms),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p90_ms": round(percentile(ms, 90), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "max_ms": round(ms[-1], 2),
+        "mean_ms": round(statistics.fmean(ms), 2),
+    }
+
+
+# -- the server --------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    env: dict[str, str]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(redis_url: str) -> Server:
+    port = free_port()
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"bench-{tag}:",
+        "QUEUE_NAME": f"bench-{tag}:queue",
+        "TOKEN_SECRET": secrets.token_urlsafe(32),
+        "RUN_WORKER_IN_PROCESS": "true",
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_COST_KIB": "1024",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGODB_URL", None)  # the embedded engine: the worker must share the process
+    command = [
+        sys.executable, "-m", "uvicorn", "starling.app:app_from_environment", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return Server(process, url, env)
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not become ready")
+
+
+# -- the clients -------------------------------------------------------------------------
+
+
+@dataclass
+class Subscriber:
+    user_id: int
+    socket: ClientConnection
+    received: dict[str, float] = field(default_factory=dict)  # tweet id -> receive time
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> None:
+        async for raw in self.socket:
+            message = orjson.loads(raw)
+            if message["type"] == "next":
+                now = time.perf_counter()
+                tweet = message["payload"]["data"]["homeFeed"]
+                self.received[tweet["id"]] = now
+                self.arrived.set()
+            elif message["type"] in ("error", "complete"):
+                raise RuntimeError(f"subscription ended: {message}")
+
+
+async def open_subscriber(ws_url: str, user_id: int, token: str) -> Subscriber:
+    socket = await connect(
+        ws_url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        ping_interval=None,
+        open_timeout=60,
+        compression=COMPRESSION,
+        proxy=None,  # loopback; and looking proxies up costs more than the handshake
+    )
+    await socket.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+    )
+    ack = orjson.loads(await socket.recv())
+    if ack["type"] != "connection_ack":
+        raise RuntimeError(f"no ack: {ack}")
+    await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
+    subscriber = Subscriber(user_id, socket)
+    subscriber.reader = asyncio.create_task(subscriber.read())
+    return subscriber
+
+
+async def open_all(ws_url: str, user_ids: list[int], secret: str) -> list[Subscriber]:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(user_id: int) -> Subscriber:
+        async with gate:
+            return await open_subscriber(ws_url, user_id, issue_token(secret, user_id, TOKEN_TTL_SECONDS))
+
+    return list(await asyncio.gather(*(one(user_id) for user_id in user_ids)))
+
+
+async def wait_subscribed(redis: Redis, channels: list[str]) -> None:
+    """Until Redis reports every channel subscribed (by the server's one connection)."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    pending = channels
+    while pending:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(pending)} channels never subscribed")
+        still: list[str] = []
+        for start in range(0, len(pending), 1000):
+            chunk = pending[start : start + 1000]
+            still += [name.decode() for name, count in await redis.pubsub_numsub(*chunk) if count == 0]
+        pending = still
+        if pending:
+            await asyncio.sleep(0.1)
+
+
+async def pubsub_connections_holding(redis: Redis, channels: int) -> int:
+    """How many Redis connections are subscribed to at least ``channels`` channels."""
+    return sum(1 for client in await redis.client_list(_type="pubsub") if int(client["sub"]) >= channels)
+
+
+# -- the phases --------------------------------------------------------------------------
+
+
+async def publish(redis: Redis, keys: Keys, user_ids: list[int], tweet_id: int) -> float:
+    """Publish as the fan-out does; returns the publish time (before the first send)."""
+    started = time.perf_counter()
+    for start in range(0, len(user_ids), PUBLISH_CHUNK):
+        async with redis.pipeline(transaction=False) as pipe:
+            queue_feed_events(pipe, keys, user_ids[start : start + PUBLISH_CHUNK], tweet_id)
+            await pipe.execute()
+    return started
+
+
+async def sparse_phase(
+    redis: Redis, keys: Keys, subscribers: list[Subscriber], tweet_ids: list[int]
+) -> list[float]:
+    latencies: list[float] = []
+    for tweet_id in tweet_ids:
+        target = random.choice(subscribers)
+        target.arrived.clear()
+        sent = await publish(redis, keys, [target.user_id], tweet_id)
+        while str(tweet_id) not in target.received:
+            await asyncio.wait_for(target.arrived.wait(), DELIVERY_TIMEOUT_SECONDS)
+            target.arrived.clear()
+        latencies.append(target.received[str(tweet_id)] - sent)
+    return latencies
+
+
+async def burst_phase(
+    redis: Redis, keys: Keys, subscribers: list[Subscriber], tweet_ids: list[int]
+) -> tuple[list[float], list[float]]:
+    """Per-delivery latencies, and each round's time until the last subscriber had it."""
+    latencies: list[float] = []
+    completions: list[float] = []
+    user_ids = [subscriber.user_id for subscriber in subscribers]
+    for n, tweet_id in enumerate(tweet_ids):
+        key = str(tweet_id)
+        sent = await publish(redis, keys, user_ids, tweet_id)
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+        while any(key not in subscriber.received for subscriber in subscribers):
+            if time.monotonic() > deadline:
+                missing = sum(key not in subscriber.received for subscriber in subscribers)
+                raise RuntimeError(f"round {n}: {missing} subscribers never got the event")
+            await asyncio.sleep(0.01)
+        arrivals = [subscriber.received[key] - sent for subscriber in subscribers]
+        latencies += arrivals
+        completions.append(max(arrivals))
+        await asyncio.sleep(0.2)  # let the server return to idle between rounds
+    return latencies, completions
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+async def sign_up_author(http: httpx.AsyncClient) -> str:
+    query = "mutation($h: String!, $p: String!) { signUp(handle: $h, password: $p) { token } }"
+    body = (
+        await http.post("/graphql", json={"query": query, "variables": {"h": "bench", "p": "benchmark!"}})
+    ).json()
+    return body["data"]["signUp"]["token"]
+
+
+async def post(http: httpx.AsyncClient, token: str, text: str) -> int:
+    query = "mutation($t: String!) { postTweet(text: $t) { id } }"
+    response = await http.post(
+        "/graphql",
+        json={"query": query, "variables": {"t": text}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return int(response.json()["data"]["postTweet"]["id"])
+
+
+async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
+    server = start_server(redis_url)
+    redis = Redis.from_url(redis_url)
+    keys = Keys(server.env["REDIS_KEY_PREFIX"])
+    subscribers: list[Subscriber] = []
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            author = await sign_up_author(http)
+            # One tweet per event: a home feed announces each tweet once.
+            tweets = [await post(http, author, f"live tweet {n}") for n in range(args.sparse + args.bursts)]
+        # Distinct, plausible user IDs with no account behind them: tokens are all a
+        # homeFeed subscription checks, and nobody follows a celebrity.
+        ids = SnowflakeGenerator(1023)
+        user_ids = [ids.next_id() for _ in range(args.subscribers)]
+        channels = [keys.feed_events(user_id) for user_id in user_ids]
+
+        await asyncio.sleep(1.0)
+        rss_before = rss_kib(server.pid)
+        connect_started = time.perf_counter()
+        subscribers = await open_all(
+            server.url.replace("http", "ws") + "/graphql", user_ids, server.env["TOKEN_SECRET"]
+        )
+        await wait_subscribed(redis, channels)
+        connect_seconds = time.perf_counter() - connect_started
+        await asyncio.sleep(1.0)
+        rss_subscribed = rss_kib(server.pid)
+        holding = await pubsub_connections_holding(redis, args.subscribers)
+
+        sparse = await sparse_phase(redis, keys, subscribers, tweets[: args.sparse])
+        burst, completions = await burst_phase(redis, keys, subscribers, tweets[args.sparse :])
+        rss_after = rss_kib(server.pid)
+        failed = [s.reader for s in subscribers if s.reader is not None and s.reader.done()]
+        if failed:
+            raise RuntimeError(f"{len(failed)} subscriptions ended early: {failed[0].exception()}")
+        return {
+            "benchmark": "subscribers",
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "system": platform.platform(),
+            },
+            "setup": {
+                "subscribers": args.subscribers,
+                "query": QUERY,
+                "protocol": "graphql-transport-ws",
+                "server": "uvicorn, 1 process, embedded MongoDB, worker in-process",
+                "client": "websockets, 1 process, same machine",
+            },
+            "connect": {
+                "seconds": round(connect_seconds, 2),
+                "per_second": round(args.subscribers / connect_seconds, 1),
+                "redis_connections_holding_all_channels": holding,
+            },
+            "memory": {
+                "rss_before_kib": rss_before,
+                "rss_subscribed_kib": rss_subscribed,
+                "rss_after_events_kib": rss_after,
+                "per_subscriber_kib": round((rss_subscribed - rss_before) / args.subscribers, 1),
+            },
+            "sparse": summary_ms(sparse),
+            "burst": {
+                **summary_ms(burst),
+                "rounds": args.bursts,
+                "events_per_round": args.subscribers,
+                "last_delivery_ms": [round(value * 1000, 1) for value in completions],
+                "deliveries_per_second": round(args.subscribers / statistics.fmean(completions), 1),
+            },
+        }
+    finally:
+        for subscriber in subscribers:
+            if subscriber.reader is not None:
+                subscriber.reader.cancel()
+        await asyncio.gather(*(s.socket.close() for s in subscribers), return_exceptions=True)
+        server.stop()
+        async for key in redis.scan_iter(f"{keys.prefix}*"):
+            await redis.delete(key)
+        await redis.aclose()
+
+
+def markdown(result: dict[str, Any]) -> str:
+    setup, memory, connected = result["setup"], result["memory"], result["connect"]
+    sparse, burst = result["sparse"], result["burst"]
+    n = setup["subscribers"]
+    last = ", ".join(f"{value:.0f} ms" for value in burst["last_delivery_ms"])
+    rows = [
+        ("subscribers connected and live", f"{n} in {connected['seconds']} s ({connected['per_second']}/s)"),
+        (
+            "Redis connections holding their channels",
+            str(connected["redis_connections_holding_all_channels"]),
+        ),
+        (
+            "server RSS before / with subscribers",
+            f"{memory['rss_before_kib'] // 1024} MiB / {memory['rss_subscribed_kib'] // 1024} MiB",
+        ),
+        ("**memory per subscriber**", f"**{memory['per_subscriber_kib']} KiB**"),
+        ("server RSS after all events", f"{memory['rss_after_events_kib'] // 1024} MiB"),
+        (
+            "sparse: one event to one subscriber, p50 / p99",
+            f"{sparse['p50_ms']} ms / {sparse['p99_ms']} ms ({sparse['count']} events)",
+        ),
+        (
+            "burst: one event to every subscriber, p50 / p99",
+            f"{burst['p50_ms']} ms / {burst['p99_ms']} ms ({burst['count']} deliveries)",
+        ),
+        ("burst: last subscriber served after", last),
+        ("burst: deliveries per second", str(burst["deliveries_per_second"])),
+    ]
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"""# Live subscribers on one API process
+
+`python -m bench.subscribers --subscribers {n} --bursts {burst["rounds"]} --sparse {sparse["count"]}`, \
+{result["date"]}, {result["machine"]["cpus"]} CPUs shared by the server, the load generator and Redis.
+
+{n} WebSocket clients ({setup["protocol"]}, `websockets`), each subscribed as its own viewer to \
+`{setup["query"]}`, held by one uvicorn process ({setup["server"]}). Events are published the way \
+the fan-out publishes them (a pipeline of `PUBLISH`, one per follower's channel); latency is the \
+client's receive time minus the publish time, on one clock.
+
+| | |
+|---|---|
+{table}
+
+- **One Redis connection** carries every channel of the process: the event hub subscribes a \
+channel when its first local subscriber arrives and drops it when the last leaves.
+- **Sparse** is the latency of one event while all {n} connections are held: Redis, the hub, \
+one GraphQL execution (tweet from the Redis cache, author from MongoDB, fresh loaders), one frame.
+- **Burst** is {n} events at once, a whole fan-out batch landing on one process. They are \
+served one after another on one core, so a burst's p50 is about half the time the process needs \
+for all of them and its p99 about all of it; the figure to read is deliveries per second. \
+More API processes divide it: each serves only its own subscribers' channels.
+- **Memory per subscriber** is the resident-set growth over the subscribers: uvicorn's \
+WebSocket protocol, strawberry's connection handler and operation task, graphql-core's \
+subscription executor, the hub's bounded queue and routing entry.
+"""
+
+
+def redis_for_bench() -> tuple[str, PrivateRedisServer | None]:
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=0.5):
+            return url, None
+    except OSError:
+        private = PrivateRedisServer()
+        return private.start(), private
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=5000, help="WebSocket subscribers held")
+    parser.add_argument("--bursts", type=int, default=3, help="rounds of one event to every subscriber")
+    parser.add_argument("--sparse", type=int, default=200, help="single events to random subscribers")
+    parser.add_argument("--quick", action="store_true", help="300 subscribers, short phases (a smoke test)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args()
+    if args.quick:
+        args.subscribers, args.bursts, args.sparse = 300, 2, 30
+    redis_url, private = redis_for_bench()
+    try:
+        result = asyncio.run(run(args, redis_url))
+    finally:
+        if private is not None:
+            private.stop()
+    print(json.dumps(result, indent=2))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "subscribers.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "subscribers.md").write_text(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,20 +1,25 @@
 """Fan-out throughput: deliveries per second for one author with many followers.
 
     python -m bench.fanout [--followers 100000] [--batch-sizes 500,1000,2000,5000] [--rounds 5]
-                           [--job-followers 10000] [--redis-url URL] [--out DIR] [--quick]
+                           [--online 0.01] [--job-followers 10000] [--redis-url URL] [--out DIR]
+                           [--quick]
 
 Seeds ``--followers`` follow edges of one author into the embedded MongoDB engine (bulk
 ``insert_many``, indexes built afterwards) and as many built home timelines into Redis
 (pipelines of sentinel ``ZADD``), then measures, in one run (about 90 s on 2 cores):
 
 - **Redis write path**: the per-batch write of ``workers.fanout.fanout_tweet``
-  (``fanout.deliver_batch``: one call of the add-if-built Lua script for the batch, and the
-  live-feed ``PUBLISH`` per follower, in one pipeline), over every follower, for each batch
-  size; beside it the same inserts as a raw redis-py pipeline of plain ``ZADD``s with the
-  same batches, and ``deliver_batch`` without the ``PUBLISH``. Each round posts a new tweet
-  ID (real inserts); the median of ``--rounds`` is reported, with the time Redis spends in
-  one batch's script (``INFO commandstats``). The chosen batch size is the ``Settings``
-  default unless another is over 5% faster.
+  (``fanout.deliver_batch``: one call of the add-if-built Lua script for the batch, and one
+  of the live-feed script, which checks the batch against the presence set and ``PUBLISH``es
+  to the followers online, in one pipeline), over every follower, for each batch size, with
+  ``--online`` of the followers online (default 1%), and again with all of them online (the
+  worst case: a ``PUBLISH`` per follower); beside it the same inserts as a raw redis-py
+  pipeline of plain ``ZADD``s with the same batches, and ``deliver_batch`` without
+  announcing. Each round posts a new tweet ID (real inserts) and the variants alternate
+  within it; the median of ``--rounds`` is reported, with the time Redis spends in one
+  batch's scripts and a check that each run published to exactly the online followers
+  (``INFO commandstats``). The chosen batch size is the ``Settings`` default unless another
+  is over 5% faster.
 - **Follower reads**: ``fanout.follower_batch`` pages from the embedded engine at the chosen
   batch size, timed over the first pages only: the engine (mongomock) scans the collection on
   every query, so a full walk of 100,000 edges would take minutes; a real MongoDB reads them
@@ -22,8 +27,8 @@ Seeds ``--followers`` follow edges of one author into the embedded MongoDB engin
   which is what the write benchmark feeds ``deliver_batch``.
 - **The whole job**: ``fanout_tweet`` end to end (MongoDB reads, Redis writes, outbox marker
   cleared) for ``--job-followers`` followers (default 10,000, the most a default
-  ``CELEBRITY_FOLLOWERS`` lets an author have and still be fanned out), with the share of
-  its time spent reading followers.
+  ``CELEBRITY_FOLLOWERS`` lets an author have and still be fanned out), ``--online`` of them
+  online, with the share of its time spent reading followers.
 
 Redis: ``--redis-url`` (keys under a prefix of their own, deleted afterwards), else a
 private redis-server started and stopped here. Writes ``fanout.json`` and ``fanout.md``
@@ -43,7 +48,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,10 +76,13 @@ class Plan:
     batch_sizes: list[int]
     rounds: int
     job_followers: int
+    online: float  # share of the followers holding a homeFeed subscription
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(followers=10_000, batch_sizes=[DEFAULT_BATCH_SIZE], rounds=1, job_followers=2000)
+        return cls(
+            followers=10_000, batch_sizes=[DEFAULT_BATCH_SIZE], rounds=1, job_followers=2000, online=0.01
+        )
 
 
 def bench_settings(redis_url: str, prefix: str, followers: int, batch_size: int) -> Settings:
@@ -156,11 +164,35 @@ async def timed(work: Awaitable[Any]) -> float:
     return time.perf_counter() - start
 
 
-VARIANTS: dict[str, Callable[[Services, list[Sequence[int]], int], Awaitable[None]]] = {
-    "starling": lambda services, pages, tid: starling_write(services, pages, tid, announce=True),
-    "starling_no_publish": lambda services, pages, tid: starling_write(services, pages, tid, announce=False),
-    "raw_zadd": raw_zadd,
-}
+async def mark_online(services: Services, follower_ids: Sequence[int], share: float) -> int:
+    """Make an evenly spread ``share`` of the followers, and nobody else, hold a homeFeed
+    subscription (an hour of presence, as ``store.pubsub.Presence`` would keep renewing);
+    returns how many."""
+    online = follower_ids[:: round(1 / share)] if share else []
+    key = services.keys.feed_presence()
+    seconds, _ = await services.redis.time()
+    await services.redis.delete(key)
+    for page in batches(online, SEED_BATCH):
+        await services.redis.zadd(key, {str(follower): seconds + 3600 for follower in page})
+    return len(online)
+
+
+@dataclass(frozen=True)
+class Variant:
+    write: Callable[[Services, list[Sequence[int]], int], Awaitable[None]]
+    online: float | None = None  # share of followers online during its runs; None: it never looks
+
+
+def variants(plan: Plan) -> dict[str, Variant]:
+    announced = Variant(lambda services, pages, tid: starling_write(services, pages, tid, announce=True))
+    return {
+        "starling": replace(announced, online=plan.online),
+        "starling_all_online": replace(announced, online=1.0),
+        "starling_no_publish": Variant(
+            lambda services, pages, tid: starling_write(services, pages, tid, announce=False)
+        ),
+        "raw_zadd": Variant(raw_zadd),
+    }
 
 
 async def write_path(services: Services, audience: Audience, plan: Plan) -> list[dict[str, Any]]:
@@ -168,42 +200,62 @@ async def write_path(services: Services, audience: Audience, plan: Plan) -> list
     each round so that drift of the machine affects them alike."""
     rows = []
     count = len(audience.follower_ids)
+    chosen = variants(plan)
     for size in plan.batch_sizes:
         pages = batches(audience.follower_ids, size)
-        seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}
-        scripts_before = await script_stats(services)
+        seconds: dict[str, list[float]] = {name: [] for name in chosen}
+        script_usec = dict.fromkeys(chosen, 0)
         for _ in range(plan.rounds):
-            for name, variant in VARIANTS.items():
+            for name, variant in chosen.items():
+                online = None
+                if variant.online is not None:
+                    online = await mark_online(services, audience.follower_ids, variant.online)
                 tweet_id = services.ids.next_id()  # a new member: real inserts every time
-                seconds[name].append(await timed(variant(services, pages, tweet_id)))
-        (calls_after, usec_after), (calls_before, usec_before) = await script_stats(services), scripts_before
-        calls, usec = calls_after - calls_before, usec_after - usec_before
-        row: dict[str, Any] = {
-            "batch_size": size,
-            "deliveries": count,
-            # How long Redis runs one batch's script, serving nobody else meanwhile.
-            "script_ms_per_batch": round(usec / calls / 1000, 2) if calls else None,
-        }
+                before = await redis_stats(services)
+                seconds[name].append(await timed(variant.write(services, pages, tweet_id)))
+                after = await redis_stats(services)
+                script_usec[name] += after.script_usec - before.script_usec
+                if online is not None:
+                    published = after.publishes - before.publishes
+                    assert published == online, f"{name}: {published} PUBLISH for {online} online"
+        row: dict[str, Any] = {"batch_size": size, "deliveries": count, "online_share": plan.online}
         for name, runs in seconds.items():
             median = statistics.median(runs)
-            row[name] = {"seconds": round(median, 4), "deliveries_per_s": round(count / median)}
+            row[name] = {
+                "seconds": round(median, 4),
+                "deliveries_per_s": round(count / median),
+                # How long Redis runs one batch's scripts, serving nobody else meanwhile.
+                "script_ms_per_batch": round(script_usec[name] / plan.rounds / len(pages) / 1000, 2)
+                if script_usec[name]
+                else None,
+            }
         raw = row["raw_zadd"]["deliveries_per_s"]
-        row["starling_vs_raw"] = round(row["starling"]["deliveries_per_s"] / raw, 3)
-        row["starling_no_publish_vs_raw"] = round(row["starling_no_publish"]["deliveries_per_s"] / raw, 3)
+        for name in chosen:
+            if name != "raw_zadd":
+                row[f"{name}_vs_raw"] = round(row[name]["deliveries_per_s"] / raw, 3)
         rows.append(row)
         print(
             f"  batch {size:>5}: starling {row['starling']['deliveries_per_s']:>9,}/s"
-            f"  (no publish {row['starling_no_publish']['deliveries_per_s']:>9,}/s)"
+            f"  (all online {row['starling_all_online']['deliveries_per_s']:>9,}/s,"
+            f" no publish {row['starling_no_publish']['deliveries_per_s']:>9,}/s)"
             f"  raw ZADD {raw:>9,}/s  ratio {row['starling_vs_raw']}",
             flush=True,
         )
     return rows
 
 
-async def script_stats(services: Services) -> tuple[int, int]:
-    """Calls of EVALSHA and the microseconds Redis spent in them, so far."""
-    stats = (await services.redis.info("commandstats")).get("cmdstat_evalsha", {})
-    return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+@dataclass(frozen=True)
+class RedisStats:
+    script_usec: int  # microseconds Redis spent in EVALSHA so far
+    publishes: int  # PUBLISH commands so far, those scripts run included
+
+
+async def redis_stats(services: Services) -> RedisStats:
+    stats = await services.redis.info("commandstats")
+    return RedisStats(
+        script_usec=int(stats.get("cmdstat_evalsha", {}).get("usec", 0)),
+        publishes=int(stats.get("cmdstat_publish", {}).get("calls", 0)),
+    )
 
 
 def near_best(rows: list[dict[str, Any]]) -> list[int]:
@@ -245,11 +297,14 @@ async def follower_reads(services: Services, audience: Audience, size: int) -> d
     }
 
 
-async def whole_job(redis_url: str, prefix: str, followers: int, batch_size: int) -> dict[str, Any]:
+async def whole_job(
+    redis_url: str, prefix: str, followers: int, batch_size: int, online_share: float
+) -> dict[str, Any]:
     """``fanout_tweet`` end to end (reads, writes, outbox marker cleared) on its own engine."""
     settings = bench_settings(redis_url, prefix, followers, batch_size)
     services, audience = await open_seeded(redis_url, settings, followers)
     try:
+        online = await mark_online(services, audience.follower_ids, online_share)
         tweet_id = services.ids.next_id()
         await services.db.tweets.insert_one(
             {"_id": tweet_id, "author_id": audience.author_id, "text": "bench", "created_at": utcnow(),
@@ -269,6 +324,7 @@ async def whole_job(redis_url: str, prefix: str, followers: int, batch_size: int
         read_seconds = await timed(walk(services, audience.author_id, batch_size))
         return {
             "followers": followers,
+            "online": online,
             "batch_size": batch_size,
             "job_seconds": round(job_seconds, 3),
             "deliveries_per_s": round(followers / job_seconds),
@@ -318,7 +374,7 @@ async def run(plan: Plan, redis_url: str) -> dict[str, Any]:
     finally:
         await close(services)
     print(f"the whole fanout_tweet job for {plan.job_followers:,} followers", flush=True)
-    job = await whole_job(redis_url, f"bench-fanout:{run_tag}:job:", plan.job_followers, chosen)
+    job = await whole_job(redis_url, f"bench-fanout:{run_tag}:job:", plan.job_followers, chosen, plan.online)
     return {
         "machine": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -328,6 +384,7 @@ async def run(plan: Plan, redis_url: str) -> dict[str, Any]:
             "load_average_1min_at_start": load_at_start,
         },
         "followers": plan.followers,
+        "online_share": plan.online,
         "rounds": plan.rounds,
         "seed_seconds": round(seed_seconds, 1),
         "write_path": rows,
@@ -342,6 +399,7 @@ def markdown(result: dict[str, Any]) -> str:
     chosen = result["chosen_batch_size"]
     reads, job = result["follower_reads"], result["whole_job"]
     headline = next(row for row in rows if row["batch_size"] == chosen)
+    online = f"{result['online_share']:.0%}"
     lines = [
         "# Fan-out throughput",
         "",
@@ -354,35 +412,47 @@ def markdown(result: dict[str, Any]) -> str:
         f"**Chosen batch size: {chosen}** (`FANOUT_BATCH_SIZE`; the default, {DEFAULT_BATCH_SIZE}, "
         f"is kept unless another size is over {CLEARLY_FASTER - 1:.0%} faster): "
         f"{headline['starling']['deliveries_per_s']:,} deliveries/s through the fan-out's Redis "
-        f"write path, {headline['starling_vs_raw']:.2f}x a raw redis-py `ZADD` pipeline doing the "
-        f"same inserts in the same run ({headline['starling_no_publish_vs_raw']:.2f}x without the "
-        "live-feed `PUBLISH`). Batch sizes within 5% of the best: "
+        f"write path with {online} of the followers online, {headline['starling_vs_raw']:.2f}x a raw "
+        "redis-py `ZADD` pipeline doing the same inserts in the same run "
+        f"({headline['starling_no_publish_vs_raw']:.2f}x when not announcing at all, "
+        f"{headline['starling_all_online_vs_raw']:.2f}x with every follower online, a `PUBLISH` "
+        "each). Batch sizes within 5% of the best: "
         f"{', '.join(str(size) for size in near_best(rows))}; among equals the smallest holds Redis "
         "the shortest time per script.",
         "",
         "## Redis write path (deliveries per second)",
         "",
-        "| batch size | Starling `deliver_batch` | without the live `PUBLISH` | raw `ZADD` pipeline "
-        "| Starling / raw | without `PUBLISH` / raw | Redis busy per batch script |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| batch size | Starling `deliver_batch`, {online} online | all online | not announcing "
+        "| raw `ZADD` pipeline | Starling / raw | all online / raw | not announcing / raw "
+        f"| Redis busy per batch: {online} online / all online / not announcing |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         mark = " (chosen)" if row["batch_size"] == chosen else ""
+        announced = ("starling", "starling_all_online", "starling_no_publish")
         lines.append(
-            f"| {row['batch_size']}{mark} | {row['starling']['deliveries_per_s']:,} "
-            f"| {row['starling_no_publish']['deliveries_per_s']:,} | {row['raw_zadd']['deliveries_per_s']:,} "
-            f"| {row['starling_vs_raw']:.2f} | {row['starling_no_publish_vs_raw']:.2f} "
-            f"| {row['script_ms_per_batch']} ms |"
+            f"| {row['batch_size']}{mark} | "
+            + " | ".join(f"{row[name]['deliveries_per_s']:,}" for name in (*announced, "raw_zadd"))
+            + " | "
+            + " | ".join(f"{row[f'{name}_vs_raw']:.2f}" for name in announced)
+            + " | "
+            + " / ".join(f"{row[name]['script_ms_per_batch']}" for name in announced)
+            + " ms |"
         )
     lines += [
         "",
-        "Starling writes a batch with one `EVALSHA` of the add-if-built script (per follower: "
-        "`EXISTS` of the timeline and of its rebuild lock, `ZADD`, `ZREMRANGEBYRANK` to "
-        "`TIMELINE_MAX`) and, per follower, a `PUBLISH` to the live-feed channel, all in one "
-        "pipeline; the raw pipeline is a bare `ZADD` per follower, which would also create "
-        "timelines nobody reads and never trim them. One script per batch spares the client a "
-        "command per follower, which is what limits a Python client (the raw column), at the "
-        "price of Redis serving nobody else while the script runs (last column).",
+        "Starling writes a batch in one pipeline: an `EVALSHA` of the add-if-built script (per "
+        "follower: `EXISTS` of the timeline and of its rebuild lock, `ZADD`, `ZREMRANGEBYRANK` to "
+        "`TIMELINE_MAX`) and, when announcing, one of the live-feed script, which reads the "
+        "batch's presence entries (`ZMSCORE` against the presence set, expiry against the Redis "
+        "clock) and `PUBLISH`es to the followers online only (every run checks, with `INFO "
+        "commandstats`, that it published exactly once per online follower). The raw pipeline is "
+        "a bare `ZADD` per follower, which would also create timelines nobody reads and never "
+        "trim them. A script per batch spares the client a command per follower, which is what "
+        "limits a Python client (the raw column), at the price of Redis serving nobody else while "
+        "the scripts run (last column). With every follower online they take longer by a "
+        "`PUBLISH` per follower (the last column's middle figure), which is why only online "
+        "followers get one.",
         "",
         "## Follower reads (embedded engine, reported apart)",
         "",
@@ -395,7 +465,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## The whole job",
         "",
-        f"`fanout_tweet` end to end for {job['followers']:,} followers (batch {job['batch_size']}): "
+        f"`fanout_tweet` end to end for {job['followers']:,} followers, {job['online']:,} of them "
+        f"online (batch {job['batch_size']}): "
         f"{job['job_seconds']} s, {job['deliveries_per_s']:,} deliveries/s; reading the followers "
         f"alone takes {job['follower_read_seconds']} s ({job['read_share']:.0%} of the job) on the "
         "embedded engine.",
@@ -413,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--followers", type=int, default=100_000)
     parser.add_argument("--batch-sizes", default="500,1000,2000,5000", help="comma-separated")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--online", type=float, default=0.01, help="share of followers holding a homeFeed subscription"
+    )
     parser.add_argument("--job-followers", type=int, default=10_000)
     parser.add_argument("--redis-url", help="use this Redis (keys under a prefix of their own)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -426,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_sizes=[int(size) for size in args.batch_sizes.split(",")],
             rounds=args.rounds,
             job_followers=args.job_followers,
+            online=args.online,
         )
     )
     private = None if args.redis_url else PrivateRedisServer()

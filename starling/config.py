@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         gt=0,
         description="First delay before the event hub reconnects to Redis (doubles, max 30 s).",
     )
+    presence_ttl_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A homeFeed subscriber counts as online (fan-out publishes to it) this long after "
+        "its process last renewed it; processes renew every third of it.",
+    )
 
     # --- API limits -------------------------------------------------------------------
     page_size_max: int = Field(default=100, description="Largest `first` a connection accepts.")

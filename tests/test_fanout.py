@@ -3,11 +3,14 @@ into continuation jobs, and repeated, it delivers every tweet to every follower 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+import orjson
 import pytest
 from arq.worker import FailedJobs
+from redis.asyncio import Redis
 
+from starling.store.pubsub import Presence
 from starling.store.queue import FANOUT_TWEET, enqueue
 from starling.store.services import Services
 from starling.workers import fanout
@@ -117,3 +120,50 @@ async def test_a_repeated_fanout_adds_nothing_twice(redis_url: str) -> None:
         ]
         for follower in followers:
             assert await h.api.whole_feed(follower) == [tweet]
+
+
+async def heard_while(redis: Redis, channels: list[str], action: Callable[[], Awaitable[object]]) -> list:
+    """(channel, event) published on ``channels`` while ``action`` runs, as a plain redis-py
+    subscriber hears them. The subscriptions are confirmed before the action, and a marker
+    published after it ends the listening: one connection's messages arrive in order."""
+    marker = f"{channels[0]}:marker"
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(*channels, marker)
+        for _ in range(len(channels) + 1):
+            confirmation = await pubsub.get_message(timeout=2)
+            assert confirmation is not None and confirmation["type"] == "subscribe"
+        await action()
+        await redis.publish(marker, b"")
+        heard = []
+        while (message := await pubsub.get_message(timeout=2)) is not None:
+            if message["channel"].decode() == marker:
+                return heard
+            heard.append((message["channel"].decode(), orjson.loads(message["data"])))
+    raise AssertionError("the marker published after the action never arrived")
+
+
+async def test_a_fanout_publishes_only_to_followers_online_now(redis_url: str) -> None:
+    """Three followers with built timelines: one holds a homeFeed subscription, one's
+    presence has expired (its API process died), one never subscribed. All three timelines
+    get the tweet; only the first follower's channel hears of it."""
+    async with started(redis_url, run_worker_in_process=False) as h:
+        author = await h.api.sign_up("author")
+        followers = await audience(h, author, 3)
+        online, expired, offline = (int(follower.id) for follower in followers)
+        keys, redis = h.services.keys, h.services.redis
+        presence = Presence(redis, keys.feed_presence(), h.settings.presence_ttl_seconds)
+        channels = [keys.feed_events(user) for user in (online, expired, offline)]
+        tweet = ""
+
+        async def post_and_fan_out() -> None:
+            nonlocal tweet
+            tweet = (await h.api.post(author, "for those listening"))["id"]
+            await h.run_worker()
+
+        async with presence.hold(online):
+            seconds, micros = await redis.time()
+            await redis.zadd(keys.feed_presence(), {str(expired): seconds + micros / 1e6 - 1})
+            heard = await heard_while(redis, channels, post_and_fan_out)
+            assert await redis.zscore(keys.feed_presence(), str(expired)) is not None  # expired, not pruned
+        assert heard == [(keys.feed_events(online), {"tweet_id": int(tweet)})]
+        assert await holders(h, followers, tweet) == [True, True, True]

@@ -13,7 +13,15 @@ from redis.asyncio import Redis
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.live import listen
-from starling.store.pubsub import EventHub, Subscriber, SubscriberDropped, publish
+from starling.store.keys import Keys
+from starling.store.pubsub import (
+    EventHub,
+    Presence,
+    Subscriber,
+    SubscriberDropped,
+    publish,
+    queue_live_feed_events,
+)
 from tests.api import eventually
 
 
@@ -36,6 +44,11 @@ async def hub(redis: Redis) -> AsyncIterator[EventHub]:
 @pytest.fixture
 def channel() -> str:
     return f"hubtest:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(f"presencetest:{uuid.uuid4().hex}:")
 
 
 async def subscribed(redis: Redis, channel: str, expected: int = 1) -> None:
@@ -162,3 +175,69 @@ async def test_a_subscription_that_falls_behind_ends_with_rate_limited(
     with pytest.raises(RateLimited) as ended:
         await anext(events)
     assert ended.value.code == "RATE_LIMITED"
+
+
+# -- presence: whom the fan-out publishes to -----------------------------------------------
+
+TTL = 0.6  # renewed every 0.2 s
+
+
+async def online(redis: Redis, keys: Keys, user_ids: list[int]) -> int:
+    """How many of ``user_ids`` the fan-out's live-feed script finds online."""
+    async with redis.pipeline(transaction=False) as pipe:
+        queue_live_feed_events(pipe, keys, user_ids, [1])
+        [reached] = await pipe.execute()
+    return reached
+
+
+async def test_a_viewer_stays_online_while_any_process_holds_them(redis: Redis, keys: Keys) -> None:
+    first, second = (Presence(redis, keys.feed_presence(), TTL) for _ in range(2))  # two processes
+    viewer, other = 1, 2
+    async with first.hold(viewer):
+        async with first.hold(viewer):  # a second local subscription of the same viewer
+            pass
+        assert first.holders == {viewer}
+        async with second.hold(viewer), second.hold(other):
+            assert await online(redis, keys, [viewer, other, 3]) == 2
+        assert second.holders == frozenset()
+        await asyncio.sleep(4 * TTL)  # only the first process's renewals keep an entry alive
+        assert await online(redis, keys, [viewer, other]) == 1
+    await asyncio.sleep(1.5 * TTL)
+    assert await online(redis, keys, [viewer]) == 0  # left to expire, as nobody renews it
+
+
+async def test_the_presence_of_a_process_that_stops_renewing_expires_and_is_pruned(
+    redis: Redis, keys: Keys
+) -> None:
+    crashed, survivor = (Presence(redis, keys.feed_presence(), TTL) for _ in range(2))
+    async with crashed.hold(1):
+        await crashed.stop()  # what dying does to it: no more renewals, no goodbye
+        assert await online(redis, keys, [1]) == 1
+        await asyncio.sleep(1.5 * TTL)
+        assert await online(redis, keys, [1]) == 0  # still in the set, but expired
+        assert await redis.zscore(keys.feed_presence(), "1") is not None
+        async with survivor.hold(2):  # any other process's write prunes it
+            assert await redis.zrange(keys.feed_presence(), 0, -1) == [b"2"]
+
+
+async def test_the_live_feed_script_reaches_exactly_the_online_users_of_a_large_batch(
+    hub: EventHub, redis: Redis, keys: Keys
+) -> None:
+    """Users at both edges of the script's ZMSCORE chunks of 1000, two tweets at once."""
+    batch = list(range(1, 2501))
+    present = [batch[0], batch[999], batch[1000], batch[-1]]
+    absent = batch[500]
+    seconds, _ = await redis.time()
+    await redis.zadd(keys.feed_presence(), {str(user): seconds + 60 for user in present})
+    subscribers = {user: hub.subscribe([keys.feed_events(user)]) for user in [*present, absent]}
+    for user in subscribers:
+        await subscribed(redis, keys.feed_events(user))
+    async with redis.pipeline(transaction=False) as pipe:
+        queue_live_feed_events(pipe, keys, batch, [7, 8])
+        assert await pipe.execute() == [len(present)]
+    for user in present:
+        assert [await next_event(subscribers[user]) for _ in range(2)] == [{"tweet_id": 7}, {"tweet_id": 8}]
+    await publish(redis, keys.feed_events(absent), {"marker": True})
+    assert await next_event(subscribers[absent]) == {"marker": True}
+    for subscriber in subscribers.values():
+        subscriber.close()

@@ -53,6 +53,23 @@ async def test_home_feed_delivers_a_followed_authors_tweet_within_two_seconds(
     assert result["homeFeed"] == expected
 
 
+async def test_a_home_feed_subscriber_is_marked_online_before_the_subscription_is_live(
+    live: LiveApp,
+) -> None:
+    """Online = what the fan-out publishes to (``store.pubsub.Presence``); the entry is left
+    to expire when the subscription ends, since another process may hold one too."""
+    reader = await live.api.sign_up("reader")
+    keys, settings = live.services.keys, live.services.settings
+    presence = live.hub.presence(keys.feed_presence(), settings.presence_ttl_seconds)
+    async with Listener(live.client(reader.token), HOME_FEED) as feed:
+        await live.settled(1)
+        assert presence.holders == {int(reader.id)}
+        assert await live.services.redis.zscore(keys.feed_presence(), reader.id) is not None
+        await feed.stop()
+        await live.settled(0)
+    assert presence.holders == frozenset()
+
+
 async def test_home_feed_includes_the_viewers_own_tweets_and_not_strangers(live: LiveApp) -> None:
     api = live.api
     me, stranger = await api.sign_up("me"), await api.sign_up("stranger")

@@ -15,7 +15,9 @@ own tweet), and on the author channel of each author the viewer's feed merges at
 channel, and only followers of merged authors listen there). The merged authors are those
 of the moment the subscription starts: following a celebrity later, or an author crossing
 the threshold, takes effect on the next subscription. A tweet announced on both channels
-(an author crossing over, a retried fan-out) is delivered once.
+(an author crossing over, a retried fan-out) is delivered once. The fan-out publishes only to
+followers marked present (``store.pubsub.Presence``): the stream marks its viewer present
+before it subscribes, and the hub renews the mark for as long as the stream runs.
 """
 
 from __future__ import annotations
@@ -79,14 +81,18 @@ async def home_feed(ctx: RequestContext) -> Stream:
     channels += [
         keys.author_events(author) for author in await merged_followees(ctx.services, viewer.user_id)
     ]
-    return _tweets(ctx, channels)
+    return _tweets(ctx, viewer.user_id, channels)
 
 
-async def _tweets(ctx: RequestContext, channels: list[str]) -> Stream:
+async def _tweets(ctx: RequestContext, viewer_id: int, channels: list[str]) -> Stream:
     # The same tweet can be announced twice: a retried fan-out job, or an author who became
     # a celebrity (author channel) while their fan-out still runs. Say it once.
     recent: deque[int] = deque(maxlen=RECENT_TWEETS_REMEMBERED)
-    async with contextlib.aclosing(listen(ctx, channels)) as events:
+    services = ctx.services
+    presence = ctx.require_hub().presence(
+        services.keys.feed_presence(), services.settings.presence_ttl_seconds
+    )
+    async with presence.hold(viewer_id), contextlib.aclosing(listen(ctx, channels)) as events:
         async for event in events:
             tweet_id = event["tweet_id"]
             if tweet_id in recent:

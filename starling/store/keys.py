@@ -97,7 +97,12 @@ class Keys:
 
     def feed_events(self, user_id: int) -> str:
         """CHANNEL: a tweet entered the user's home timeline (fan-out, or their own post)."""
-        return f"{self.prefix}ev:feed:{user_id}"
+        return f"{self.feed_events_prefix()}{user_id}"
+
+    def feed_events_prefix(self) -> str:
+        """What every ``feed_events`` channel name is followed by its user ID (for scripts
+        that name many users' channels: the user IDs are a fraction of the bytes)."""
+        return f"{self.prefix}ev:feed:"
 
     def author_events(self, author_id: int) -> str:
         """CHANNEL: the author posted; followers of celebrities (no fan-out) listen here."""
@@ -110,6 +115,13 @@ class Keys:
     def tweet_events(self, tweet_id: int) -> str:
         """CHANNEL: someone liked, commented on or retweeted the tweet."""
         return f"{self.prefix}ev:tweet:{tweet_id}"
+
+    def feed_presence(self) -> str:
+        """ZSET of the user IDs holding a ``homeFeed`` subscription in some API process, each
+        scored with the Redis-clock unix time it expires at unless that process renews it
+        (``store.pubsub.Presence``); fan-out publishes ``feed_events`` only to unexpired ones.
+        No TTL: expired members are pruned by the renewals."""
+        return f"{self.prefix}online:feed"
 
     def worker_sequence(self) -> str:
         """INTEGER incremented by each process at start to pick its snowflake worker number."""

@@ -18,6 +18,11 @@ Delivery is at most once, like Redis pub/sub itself: an event published while th
 reconnecting to Redis, or before a new channel's ``SUBSCRIBE`` has reached Redis, is not
 delivered. Live events announce changes to durable state (the home timeline, the
 notifications collection); a client that reconnects re-reads that state.
+
+Fan-out publishes feed events only to followers who are online: each hub keeps a
+``Presence`` (a shared ZSET of user IDs scored by expiry time) up to date for the viewers
+its ``homeFeed`` subscriptions serve, since almost every follower is offline at any moment
+and a ``PUBLISH`` nobody hears costs as much as one somebody does.
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from prometheus_client import Counter, Gauge
@@ -40,10 +45,14 @@ from starling.store.keys import Keys
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+T = TypeVar("T")
 
-# How many channels one SUBSCRIBE / UNSUBSCRIBE names: bounds a command's size when thousands
-# of clients connect at once.
-CHANNELS_PER_COMMAND = 500
+# How many channels one SUBSCRIBE / UNSUBSCRIBE names, or members one presence renewal
+# writes: bounds a command's size when thousands of clients connect at once.
+NAMES_PER_COMMAND = 500
+# A presence is renewed this many times per TTL, so renewals may fail or run late twice in a
+# row before a viewer who is still there looks offline.
+RENEWALS_PER_TTL = 3
 RECONNECT_MAX_SECONDS = 30.0
 
 LIVE_SUBSCRIBERS = Gauge("starling_live_subscribers", "Live event subscriptions held by this process")
@@ -64,9 +73,52 @@ def tweet_event(tweet_id: int) -> bytes:
     return encode_event({"tweet_id": tweet_id})
 
 
+# KEYS[1] the feed presence ZSET; ARGV[1] the feed channels' prefix; ARGV[2] user IDs,
+# comma-separated; ARGV[3..] the events. Publishes every event on the feed channel of each
+# user whose presence has not expired by the Redis clock (the clock presence is written
+# with, so the hosts' clocks never matter); returns how many users that was. The IDs travel
+# as one argument because a Python client spends longer packing one argument per follower
+# than Redis spends on this whole script; ZMSCORE reads them in chunks that keep ``unpack``
+# within Lua's stack.
+_PUBLISH_TO_PRESENT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local users = {}
+for user in string.gmatch(ARGV[2], '%d+') do users[#users + 1] = user end
+local reached = 0
+for from = 1, #users, 1000 do
+  local expiries = redis.call('ZMSCORE', KEYS[1], unpack(users, from, math.min(from + 999, #users)))
+  for j = 1, #expiries do
+    if expiries[j] and tonumber(expiries[j]) > now then
+      local channel = ARGV[1] .. users[from + j - 1]
+      for e = 3, #ARGV do redis.call('PUBLISH', channel, ARGV[e]) end
+      reached = reached + 1
+    end
+  end
+end
+return reached
+"""
+
+
+def queue_live_feed_events(
+    pipe: Pipeline, keys: Keys, user_ids: Sequence[int], tweet_ids: Sequence[int]
+) -> None:
+    """Queue, on ``pipe``, "tweet entered your home feed" for those of ``user_ids`` who hold
+    a ``homeFeed`` subscription (``Presence``): one script call whose reply is how many
+    were. The fan-out calls this in the pipeline that writes the timelines, so checking
+    presence costs no round trip, and offline followers cost no ``PUBLISH``."""
+    if not user_ids or not tweet_ids:
+        return
+    script = pipe.register_script(_PUBLISH_TO_PRESENT)
+    pipe.scripts.add(script)  # loaded by the pipeline if the server lost it
+    users = ",".join(str(user_id) for user_id in user_ids)
+    events = [tweet_event(tweet_id) for tweet_id in tweet_ids]
+    pipe.evalsha(script.sha, 1, keys.feed_presence(), keys.feed_events_prefix(), users, *events)
+
+
 def queue_feed_events(pipe: Pipeline, keys: Keys, user_ids: Iterable[int], tweet_id: int) -> None:
-    """Queue, on ``pipe``, "tweet entered your home feed" for each user: the fan-out calls
-    this in the same pipeline that writes the timelines, so it costs no extra round trip."""
+    """Queue, on ``pipe``, "tweet entered your home feed" for each user, online or not (the
+    fan-out asks ``queue_live_feed_events`` instead, which skips offline users)."""
     payload = tweet_event(tweet_id)
     for user_id in user_ids:
         pipe.publish(keys.feed_events(user_id), payload)
@@ -84,6 +136,113 @@ def queue_post_events(pipe: Pipeline, keys: Keys, author_id: int, tweet_id: int)
 async def publish(redis: Redis, channel: str, event: Event) -> int:
     """Publish one event; returns how many hub connections (API processes) received it."""
     return int(await redis.publish(channel, encode_event(event)))
+
+
+# -- presence --------------------------------------------------------------------------
+
+# KEYS[1] a presence ZSET; ARGV[1] TTL in seconds; ARGV[2..] user IDs. Prunes expired members,
+# then marks the users present until now + TTL by the Redis clock (one clock for every API
+# process and worker), never moving an expiry back (GT: a process configured with a shorter
+# TTL cannot cut short another's renewal). Returns how many users it marked.
+_MARK_PRESENT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if #ARGV < 2 then return 0 end
+local expiry = now + tonumber(ARGV[1])
+local scored = {}
+for i = 2, #ARGV do
+  scored[#scored + 1] = expiry
+  scored[#scored + 1] = ARGV[i]
+end
+redis.call('ZADD', KEYS[1], 'GT', unpack(scored))
+return #ARGV - 1
+"""
+
+
+class Presence:
+    """This process's share of a presence set: the users holding a live subscription of one
+    kind here, kept in a ZSET shared by all processes (``Keys.feed_presence``) with score =
+    the time each entry expires.
+
+    A user is marked present when a subscription starts, and while this process holds anyone
+    a task renews every local holder every ``ttl / RENEWALS_PER_TTL`` seconds (one command
+    per ``NAMES_PER_COMMAND`` users), so the entry of a process that died, or lost Redis,
+    expires by itself within the TTL; every write also prunes expired entries.
+
+    Nothing is removed when a subscription ends: another process may still hold one for the
+    same user, which only its own renewals know, so the entry is left to expire. The cost of
+    that choice is at most one ``PUBLISH`` nobody hears per tweet for up to a TTL; the cost
+    of removing it could be a subscriber who hears nothing until its process renews. Marking
+    is best effort: while Redis is down no event reaches anyone anyway, and the next renewal
+    marks everyone again.
+    """
+
+    def __init__(self, redis: Redis, key: str, ttl_seconds: float) -> None:
+        self.key = key
+        self._ttl = ttl_seconds
+        self._held: dict[int, int] = {}  # user ID -> local subscriptions holding it
+        self._mark = redis.register_script(_MARK_PRESENT)
+        self._renewer: asyncio.Task[None] | None = None
+
+    @property
+    def holders(self) -> frozenset[int]:
+        """Users this process holds present."""
+        return frozenset(self._held)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, user_id: int) -> AsyncIterator[None]:
+        """Hold ``user_id`` present for as long as the block runs (marked before it starts)."""
+        self._held[user_id] = self._held.get(user_id, 0) + 1
+        try:
+            self._start_renewing()
+            try:
+                await self._write([user_id])
+            except (RedisError, OSError) as exc:
+                log.warning("could not mark user %d present (%s); the next renewal will", user_id, exc)
+            yield
+        finally:
+            self._held[user_id] -= 1
+            if not self._held[user_id]:
+                del self._held[user_id]
+            if not self._held and self._renewer is not None:
+                self._renewer.cancel()  # nobody left to renew; the next hold starts another
+                self._renewer = None
+
+    async def renew(self) -> None:
+        """Mark every local holder present for another TTL (each write also prunes expired
+        entries, such as those of dead processes)."""
+        await self._write(list(self._held))
+
+    async def _write(self, user_ids: list[int]) -> None:
+        for chunk in _chunks(user_ids):
+            await self._mark(keys=[self.key], args=[self._ttl, *chunk])
+
+    def _start_renewing(self) -> None:
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_forever(), name=f"presence-renewer:{self.key}")
+
+    async def _renew_forever(self) -> None:
+        interval = self._ttl / RENEWALS_PER_TTL
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew()
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "could not renew %d users' presence (%s); retrying in %.0fs",
+                    len(self._held),
+                    exc,
+                    interval,
+                )
+
+    async def stop(self) -> None:
+        """Stop renewing: this process's entries expire within the TTL."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
 
 
 # -- subscribing -----------------------------------------------------------------------
@@ -179,6 +338,7 @@ class EventHub:
         self._dirty = asyncio.Event()
         self._commands = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._presences: dict[str, Presence] = {}
 
     # -- introspection (tests, metrics) --------------------------------------------------
 
@@ -208,6 +368,8 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for presence in self._presences.values():
+            await presence.stop()
         for subscriber in list(self._subscribers):
             self.remove(subscriber)
             subscriber.end(_CLOSED)
@@ -217,6 +379,14 @@ class EventHub:
             self._pubsub = None
         LIVE_CHANNELS.dec(len(self._live))
         self._live.clear()
+
+    def presence(self, key: str, ttl_seconds: float) -> Presence:
+        """The process's share of the presence set ``key``, created on first use; the hub
+        stops its renewals when it stops."""
+        presence = self._presences.get(key)
+        if presence is None:
+            presence = self._presences[key] = Presence(self._redis, key, ttl_seconds)
+        return presence
 
     # -- subscribers ---------------------------------------------------------------------
 
@@ -362,6 +532,6 @@ class EventHub:
             LIVE_CHANNELS.dec(len(chunk))
 
 
-def _chunks(channels: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(channels), CHANNELS_PER_COMMAND):
-        yield channels[start : start + CHANNELS_PER_COMMAND]
+def _chunks(names: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(names), NAMES_PER_COMMAND):
+        yield names[start : start + NAMES_PER_COMMAND]

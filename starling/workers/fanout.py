@@ -22,7 +22,7 @@ from typing import Any
 
 from starling.resolvers import celebrities
 from starling.resolvers.follows import recent_tweet_ids
-from starling.store.pubsub import queue_feed_events
+from starling.store.pubsub import queue_live_feed_events
 from starling.store.queue import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, enqueue
 from starling.store.services import Services
 
@@ -55,15 +55,16 @@ async def deliver_batch(
     add: bool = True,
     announce: bool = False,
 ) -> None:
-    """One Redis round trip: add ``tweet_ids`` to (or remove them from) each follower's
-    timeline, and with ``announce`` tell live homeFeed subscribers. Timelines that are not
-    built are left alone (``store.timelines``)."""
+    """One Redis pipeline: add ``tweet_ids`` to (or remove them from) each follower's
+    timeline, and with ``announce`` tell the followers who hold a live homeFeed subscription
+    (checked in Redis, in the same pipeline; offline followers get no ``PUBLISH``).
+    Timelines that are not built are left alone (``store.timelines``)."""
     keys = [services.keys.home_timeline(follower) for follower in followers]
     async with services.redis.pipeline(transaction=False) as pipe:
         if add:
             services.timelines.add_to_timelines(pipe, keys, tweet_ids)
-            for tweet_id in tweet_ids if announce else ():
-                queue_feed_events(pipe, services.keys, followers, tweet_id)
+            if announce:
+                queue_live_feed_events(pipe, services.keys, followers, tweet_ids)
         else:
             services.timelines.remove_from_timelines(pipe, keys, tweet_ids)
         await pipe.execute()

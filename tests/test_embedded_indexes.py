@@ -111,3 +111,22 @@ async def test_a_leading_match_uses_the_indexes(
     )
     assert {row["_id"]: row["n"] for row in await cursor.to_list()} == {1: 100, 2: 100}
     assert checked == 200
+
+
+async def test_an_update_uses_the_indexes_of_fields_it_does_not_change(
+    edges: EmbeddedCollection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await edges.insert_many([{"_id": n, "a": n % 100, "b": n, "hits": 0} for n in range(1, 2001)])
+    checked = 0
+    real = embedded.filter_applies
+
+    def counting(filter: Any, document: Any) -> bool:
+        nonlocal checked
+        checked += 1
+        return real(filter, document)
+
+    monkeypatch.setattr(embedded, "filter_applies", counting)
+    # Matching by "a" and the unique (a, b) check afterwards: both through the index.
+    await edges.update_one({"a": 7, "b": 7}, {"$inc": {"hits": 1}})
+    assert checked < 100
+    assert await ids(edges, {"a": 7, "hits": 1}) == {7}

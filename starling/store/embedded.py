@@ -227,14 +227,15 @@ class _FieldIndexes:
 
     Entries are never removed: a lookup re-reads each candidate from the store and applies the
     whole filter, so a stale entry (a deleted document, an old value) costs a check, while a
-    missing one would hide a document. Hence updates, which mongomock applies in place, run
-    with the indexes suspended (``_id`` lookups still work: the store is keyed by it) and then
-    drop the indexes of every field they may have changed, to be rebuilt when next used.
+    missing one would hide a document. Hence an update, which mongomock applies in place, runs
+    without the indexes of the fields it may change (``held``: None = all of them; ``_id``
+    lookups always work, the store is keyed by it) and then drops them, to be rebuilt when
+    next used.
     """
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[Any, dict[Any, None]]] = {}
-        self.suspended = 0
+        self.held: set[str] | None = set()
 
     def candidates(self, store: Any, filter: Any) -> list[Any] | None:
         """IDs of all documents that may match ``filter``, or None when only a scan can tell."""
@@ -244,10 +245,10 @@ class _FieldIndexes:
             ids = _lookup_values(filter["_id"])
             if ids is not None:
                 return ids
-        if self.suspended:
+        if self.held is None:
             return None
         for name in self._indexed_fields(store):
-            if name in filter:
+            if name in filter and name not in self.held:
                 values = _lookup_values(filter[name])
                 if values is not None:
                     entries = self._field(store, name)
@@ -700,14 +701,15 @@ class EmbeddedCollection:
         if request._hint is not None or request._collation is not None:
             raise NotImplementedError("hint and collation are not supported by the embedded engine")
         indexes = self._indexes
-        indexes.suspended += 1
+        changing = _updated_fields(request)
+        indexes.held = changing
         try:
-            return self._update_unindexed(request)
+            return self._apply_update(request)
         finally:
-            indexes.suspended -= 1
-            indexes.forget(_updated_fields(request))
+            indexes.held = set()
+            indexes.forget(changing)
 
-    def _update_unindexed(self, request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> Document:
+    def _apply_update(self, request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> Document:
         flt: Mapping[str, Any] = request._filter
         if request._sort is not None:
             # mongomock has no sort for single updates: pin the first match in sort order.

@@ -1,0 +1,78 @@
+"""The speed-ups taken away again, one at a time, for before/after figures from one run.
+
+The server under test mounts, beside the real ``/graphql``, GraphQL endpoints that serve
+the same ``homeFeed`` with some of the speed-ups of ``bench/RESULTS.md`` switched off:
+
+    /bench/graphql/plain      Strawberry as it comes: no parser or validation cache,
+                              ``json.dumps`` responses, no page prefetch
+    /bench/graphql/caches     + parser and validation caches
+    /bench/graphql/orjson     + orjson responses
+    /graphql                  + page prefetch (the production endpoint, query text)
+    /graphql, by hash         + automatic persisted queries (production, as clients send it)
+
+Each variant differs from the one above by one lever, so the ladder's steps are the levers'
+worth. "No page prefetch" is the production ``Tweet`` type on a ``homeFeed`` that does not
+call ``tweet_connection``: its fields then load per field and per tweet, as before the
+prefetch existed. Only the benchmark mounts these endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.asgi import GraphQL
+from strawberry.extensions import ParserCache, ValidationCache
+
+from starling.app import StarlingGraphQL
+from starling.persisted_queries import PersistedQueries
+from starling.resolvers import feed
+from starling.schema import PARSE_CACHE_SIZE, StarlingSchema
+from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
+from starling.schema.errors import ErrorCodes
+from starling.schema.execution import StarlingExecutor
+from starling.schema.types import Info, Tweet
+
+PATH = "/bench/graphql/{variant}"
+
+
+@strawberry.type(name="Query")
+class UnprefetchedQuery:
+    @strawberry.field(description="homeFeed without the page prefetch.")
+    async def home_feed(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Tweet]:
+        return connection_of(await feed.home_feed(info.context, first, after), Tweet.from_doc)
+
+
+class StandardJsonGraphQL(StarlingGraphQL):
+    """Strawberry's own response encoding (``json.dumps``) instead of orjson."""
+
+    def encode_json(self, data: object) -> str | bytes:
+        return GraphQL.encode_json(self, data)
+
+
+def _schema(cached: bool) -> StarlingSchema:
+    extensions: list[Any] = [ErrorCodes]
+    if cached:
+        extensions += [
+            lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
+            lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
+        ]
+    return StarlingSchema(
+        query=UnprefetchedQuery, extensions=extensions, execution_context_class=StarlingExecutor
+    )
+
+
+def variants() -> dict[str, StarlingGraphQL]:
+    """Variant name -> its ASGI view (mount each at ``PATH.format(variant=name)``)."""
+    no_apq = PersistedQueries(0)
+    plain, cached = _schema(cached=False), _schema(cached=True)
+    return {
+        "plain": StandardJsonGraphQL(plain, persisted_queries=no_apq),
+        "caches": StandardJsonGraphQL(cached, persisted_queries=no_apq),
+        "orjson": StarlingGraphQL(cached, persisted_queries=no_apq),
+    }

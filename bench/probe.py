@@ -1,0 +1,114 @@
+"""Datastore round trips per ``homeFeed`` page, for first = 10, 20, 50, 100.
+
+In-process: the real app (and the floor route) on the embedded MongoDB engine and a private
+redis-server, a small network from ``bench.data``, and requests through httpx's ASGI
+transport, each counted with ``store.monitoring.count_round_trips`` (a MongoDB command or a
+Redis round trip, a pipeline being one). A page is read once to warm the caches, then
+counted. The floor is counted too: it must make the same round trips as the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from bench import data, floor
+from starling.app import create_app
+from starling.config import Settings
+from starling.store.monitoring import count_round_trips
+from starling.store.redis import PrivateRedisServer
+
+PAGE_SIZES = (10, 20, 50, 100)
+SPEC = data.Spec(users=40, follows_per_user=12, tweets=2000, retweets=40, likes=400, comments=100, seed=3)
+
+
+@asynccontextmanager
+async def _served() -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
+    redis = PrivateRedisServer()
+    settings = Settings(
+        mongodb_url=None,
+        redis_url=redis.start(),
+        token_secret=secrets.token_urlsafe(32),
+        argon2_time_cost=1,
+        argon2_memory_cost_kib=1024,
+        celebrity_followers=SPEC.celebrity_followers,
+        run_worker_in_process=True,
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    app.add_route(floor.PATH, floor.floor_feed, methods=["GET"])
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench.probe") as http:
+                yield http, app
+    finally:
+        redis.stop()
+
+
+async def _count(http: httpx.AsyncClient, token: str, first: int, use_floor: bool) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def page() -> dict[str, Any]:
+        if use_floor:
+            response = await http.get(f"{floor.PATH}?first={first}", headers=headers)
+        else:
+            body = {"query": floor.FEED_QUERY, "variables": {"first": first}}
+            response = await http.post("/graphql", json=body, headers=headers)
+        return response.json()
+
+    await page()  # warm: timeline rebuild, tweet cache, counters
+    with count_round_trips() as trips:
+        body = await page()
+    edges = body["data"]["homeFeed"]["edges"]
+    return {
+        "edges": len(edges),
+        "mongo": trips.mongo,
+        "redis": trips.redis,
+        "mongo_commands": trips.mongo_commands,
+    }
+
+
+async def round_trips() -> dict[str, Any]:
+    async with _served() as (http, app):
+        services = app.state.services
+        network = await data.load(services, SPEC, log=lambda line: None)
+        # The reader with the longest timeline: every page size must fill up.
+        lengths = [await services.redis.zcard(services.keys.home_timeline(uid)) for uid in network.user_ids]
+        token = network.tokens[lengths.index(max(lengths))]
+        rows = []
+        for first in PAGE_SIZES:
+            feed = await _count(http, token, first, use_floor=False)
+            bottom = await _count(http, token, first, use_floor=True)
+            rows.append({"first": first, "feed": feed, "floor": bottom})
+    constant = all(
+        len({(row[kind]["mongo"], row[kind]["redis"]) for row in rows}) == 1 for kind in ("feed", "floor")
+    )
+    same = all(
+        (row["feed"]["mongo"], row["feed"]["redis"]) == (row["floor"]["mongo"], row["floor"]["redis"])
+        for row in rows
+    )
+    return {"pages": rows, "constant": constant, "feed_equals_floor": same, "network": network.summary()}
+
+
+def main(out: Path) -> dict[str, Any]:
+    result = asyncio.run(round_trips())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "round_trips.json").write_text(json.dumps(result, indent=2) + "\n")
+    for row in result["pages"]:
+        feed, bottom = row["feed"], row["floor"]
+        print(
+            f"  first={row['first']:<3} edges={feed['edges']:<3}"
+            f" feed: mongo {feed['mongo']} redis {feed['redis']}"
+            f"   floor: mongo {bottom['mongo']} redis {bottom['redis']}"
+        )
+    print(f"  constant: {result['constant']}; feed and floor alike: {result['feed_equals_floor']}")
+    return result

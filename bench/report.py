@@ -1,0 +1,509 @@
+"""``bench/RESULTS.md`` and ``bench/results/feed.png``, from the JSON results alone.
+
+Every figure in the report comes from ``<out>/*.json`` as the scenarios wrote them; run
+``python3 run.py bench report`` to redo the report without measuring again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.load import QUIET_CORES, QUIET_WAIT_SECONDS, ROOT
+
+RESULTS = ROOT / "bench" / "results"
+TARGET_RATIO = 0.35
+TARGET_P99_MS = 100.0
+TARGET_VISIBLE_P99_MS = 1000.0
+# Server CPU per request of one variant varies this much between runs on this machine.
+NOISE = 0.05
+
+LADDER_STEPS = {
+    "floor": "the floor: same reads and JSON, no GraphQL",
+    "plain": "Strawberry as it comes (no caches, `json.dumps`, no prefetch)",
+    "caches": "+ parser and validation caches",
+    "orjson": "+ orjson responses",
+    "feed": "+ page prefetch (production `/graphql`, query text)",
+    "feed-apq": "+ automatic persisted queries (production, by hash)",
+}
+
+
+def _load(out: Path, name: str) -> dict[str, Any] | None:
+    path = out / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def cpu_ms(run: dict[str, Any]) -> float:
+    """Server CPU time per request: what a request costs whatever else the machine did."""
+    return run["usage"]["server_cores"] * 1000 / run["rps"] if run["rps"] else 0.0
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(row) for row in rows), ""]
+
+
+def _run_cells(run: dict[str, Any]) -> list[Any]:
+    latency, usage = run["latency_ms"], run["usage"]
+    return [
+        f"{run['rps']:.0f}",
+        f"{latency['p50']:.1f}",
+        f"{latency['p95']:.1f}" if "p95" in latency else "-",
+        f"{latency['p99']:.1f}",
+        run["errors"],
+        f"{usage['server_cores']:.2f}",
+        f"{cpu_ms(run):.2f}",
+        f"{usage['redis_cores']:.2f}",
+        f"{usage['wrk_cores']:.2f}",
+        f"{usage['other_cores']:.2f}",
+        f"{usage['server_rss_mib']:.0f}",
+    ]
+
+
+RUN_HEADER = [
+    "req/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors",
+    "server cores",
+    "server CPU ms/req",
+    "redis cores",
+    "wrk cores",
+    "other cores",
+    "server RSS MiB",
+]
+
+
+def chart(feed: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    runs = feed["runs"]
+    modes = [
+        mode for mode in ("floor", feed["headline"]["feed_mode"]) if any(r["mode"] == mode for r in runs)
+    ]
+    labels = {
+        "floor": "floor (no GraphQL)",
+        "feed": "homeFeed (GraphQL)",
+        "feed-apq": "homeFeed (GraphQL, APQ)",
+    }
+    figure, (throughput, latency, ladder) = plt.subplots(1, 3, figsize=(15, 4.5))
+    for mode in modes:
+        points = sorted(
+            (r["connections"], r["rps"], r["latency_ms"]["p99"]) for r in runs if r["mode"] == mode
+        )
+        xs = [p[0] for p in points]
+        throughput.plot(xs, [p[1] for p in points], marker="o", label=labels[mode])
+        latency.plot(xs, [p[2] for p in points], marker="o", label=labels[mode])
+    throughput.set(title="Throughput", xlabel="connections", ylabel="requests/s", ylim=(0, None))
+    latency.axhline(TARGET_P99_MS, color="grey", linestyle="--", linewidth=1, label="100 ms")
+    latency.set(title="p99 latency", xlabel="connections", ylabel="ms", ylim=(0, None))
+    for axis in (throughput, latency):
+        xs = sorted({r["connections"] for r in runs})
+        axis.set_xscale("log", base=2)
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_xticks(xs, [str(x) for x in xs])
+        axis.legend()
+        axis.grid(alpha=0.3)
+    steps = feed.get("ladder", [])
+    ladder.barh(
+        [r["mode"] for r in steps][::-1],
+        [r["rps"] for r in steps][::-1],
+        color=["tab:orange" if r["mode"] == "floor" else "tab:blue" for r in steps][::-1],
+    )
+    ladder.set(
+        title=f"Ablation ladder at {feed['headline']['connections']} connections",
+        xlabel="requests/s",
+    )
+    ladder.grid(alpha=0.3, axis="x")
+    machine = feed["machine"]
+    figure.suptitle(
+        f"Starling homeFeed(first: 20) vs floor — {machine['cores']} cores, Python {machine['python']}, "
+        f"{machine['date']}",
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def _headline(
+    feed: dict[str, Any] | None, mixed: dict[str, Any] | None, trips: dict[str, Any] | None
+) -> list[str]:
+    lines = ["## Headline", ""]
+    if feed:
+        top = feed["headline"]
+        ok = top["ratio"] >= TARGET_RATIO and top["feed_p99_ms"] < TARGET_P99_MS
+        lines += [
+            f"- **feed/floor throughput ratio {top['ratio']:.2f}**, with the feed's **p99 at "
+            f"{top['feed_p99_ms']:.1f} ms**, in the same run: homeFeed {top['feed_rps']:.0f} req/s at "
+            f"{top['connections']} connections (p50 {top['feed_p50_ms']:.1f} ms), the floor "
+            f"{top['floor_best_rps']:.0f} req/s at {top['floor_best_connections']} connections (p99 "
+            f"{top['floor_best_p99_ms']:.1f} ms). Target: ratio ≥ {TARGET_RATIO} with p99 < "
+            f"{TARGET_P99_MS:.0f} ms: **{_met(ok)}**.",
+            "- Each side's best throughput is taken at the fewest connections within "
+            f"{top['saturation_share']:.0%} of the highest it reached (the feed's highest: "
+            f"{top['feed_highest_rps']:.0f} req/s at {top['feed_highest_connections']} connections): one "
+            "process is saturated there, and more connections only queue. At the feed's concurrency the "
+            f"floor served {top['floor_rps']:.0f} req/s (ratio {top['ratio_same_connections']:.2f}).",
+        ]
+    if mixed:
+        seen = mixed["run"]["visibility"]
+        ok = seen["p99_ms"] is not None and seen["p99_ms"] < TARGET_VISIBLE_P99_MS and not seen["misses"]
+        lines.append(
+            f"- Post-to-visible in the mixed scenario: p50 {seen['p50_ms']} ms, **p99 {seen['p99_ms']} ms** "
+            f"({seen['probes']} probes, {seen['misses']} not seen within 5 s). Target p99 < 1 s: "
+            f"**{_met(ok)}**."
+        )
+    if trips:
+        first = trips["pages"][0]["feed"]
+        sizes = ", ".join(str(row["first"]) for row in trips["pages"])
+        constant = "the same for every size" if trips["constant"] else "NOT constant"
+        lines.append(
+            f"- Datastore round trips per homeFeed page: {first['mongo']} MongoDB + {first['redis']} "
+            f"Redis for first = {sizes}: **{constant}**."
+        )
+    return [*lines, ""]
+
+
+def _setup(feed: dict[str, Any]) -> list[str]:
+    machine, network = feed["machine"], feed["network"]
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    load = ", ".join(f"{name} {seconds} s" for name, seconds in network["load_seconds"].items())
+    return [
+        "## Setup",
+        "",
+        f"- Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB, "
+        f"{machine['os']}; Python {machine['python']}; {packages}; {machine['wrk']}; {machine['redis']}. "
+        f"{machine['date']}" + (f", commit {machine['commit']}." if machine["commit"] else "."),
+        f"- Network: {network['users']} users, {network['follows']} follows (Zipf popularity: most followed "
+        f"{network['most_followed']}, median {network['median_followers']}), {network['tweets']} tweets, "
+        f"{network['celebrities']} celebrities (more than {network['celebrity_followers']} followers, merged "
+        f"at read time). Loaded in: {load}.",
+        "- Server under test: one process (`bench/server.py`): the real app (`starling.app.create_app`) on "
+        "uvicorn with uvloop and httptools, the embedded MongoDB engine, a private redis-server, the arq "
+        "worker in-process (the embedded engine lives in one process). Passwords use cheap argon2 "
+        "settings (time cost 1, 1 MiB): signing up thousands of users is loading, not what is measured.",
+        "- Load: wrk (2 threads, `bench/wrk/starling.lua`) from outside the server process; every request "
+        "is a different viewer (the tokens of all users in turn). Before each run the harness waits up to "
+        f"{QUIET_WAIT_SECONDS:.0f} s for the rest of the machine to fall below {QUIET_CORES} cores; "
+        "`other cores` shows what it still used (the machine may be shared).",
+        "- The floor (`bench/floor.py`) answers the same JSON as the query from the same reads: the "
+        "domain operation for the page and the same loaders for authors, counts and likes. The ratio is "
+        "what GraphQL (Strawberry + graphql-core) leaves of the floor's throughput. `server CPU ms/req` "
+        "(server CPU time over requests) is the cost of a request whatever else the machine was doing.",
+        "",
+    ]
+
+
+def _feed_tables(feed: dict[str, Any]) -> list[str]:
+    lines = [
+        "## homeFeed vs floor",
+        "",
+        "`homeFeed(first: 20)`, fields: see `bench/floor.py` (`FEED_QUERY`).",
+        "",
+    ]
+    rows = [[r["mode"], r["connections"], *_run_cells(r)] for r in feed["runs"]]
+    lines += _table(["endpoint", "connections", *RUN_HEADER], rows)
+    ratios = []
+    for connections in sorted({r["connections"] for r in feed["runs"]}):
+        at = {r["mode"]: r for r in feed["runs"] if r["connections"] == connections}
+        floor_run, feed_run = at.get("floor"), at.get(feed["headline"]["feed_mode"])
+        if floor_run and feed_run:
+            ratios.append(
+                [
+                    connections,
+                    f"{feed_run['rps'] / floor_run['rps']:.2f}",
+                    f"{cpu_ms(floor_run) / cpu_ms(feed_run):.2f}" if cpu_ms(feed_run) else "-",
+                ]
+            )
+    lines += ["Ratios per concurrency (throughput, and floor/feed server CPU per request):", ""]
+    lines += _table(["connections", "throughput feed/floor", "CPU per request floor/feed"], ratios)
+    return lines
+
+
+def _ladder(feed: dict[str, Any]) -> list[str]:
+    steps = feed.get("ladder") or []
+    if not steps:
+        return []
+    lines = [
+        "## Speed-ups: before and after, in the same run",
+        "",
+        f"Each row adds one lever to the row above (`bench/ablations.py` serves the variants from the same "
+        f"process), at {feed['headline']['connections']} connections, {steps[0]['seconds']:.0f} s each.",
+        "",
+    ]
+    rows, previous = [], None
+    for run in steps:
+        gain = (
+            "" if previous is None or run["mode"] == "floor" else f"{run['rps'] / previous['rps'] - 1:+.0%}"
+        )
+        cpu_gain = (
+            "" if previous is None or run["mode"] == "floor" else f"{cpu_ms(run) / cpu_ms(previous) - 1:+.0%}"
+        )
+        rows.append(
+            [
+                run["mode"],
+                LADDER_STEPS.get(run["mode"], ""),
+                f"{run['rps']:.0f}",
+                gain,
+                f"{run['latency_ms']['p50']:.1f}",
+                f"{run['latency_ms']['p99']:.1f}",
+                f"{cpu_ms(run):.2f}",
+                cpu_gain,
+                f"{run['usage']['other_cores']:.2f}",
+            ]
+        )
+        previous = run if run["mode"] != "floor" else None
+    lines += _table(
+        ["variant", "adds", "req/s", "step", "p50 ms", "p99 ms", "server CPU ms/req", "step", "other cores"],
+        rows,
+    )
+    lines += [
+        "What each lever does, and what this run says of it (server CPU per request, the figure that "
+        "holds whatever else the machine does; a step under 5% either way is within the noise: two "
+        "runs of one variant differ by that much on this machine):",
+        "",
+        f"- **Parser and validation caches** (Strawberry's `ParserCache`, `ValidationCache`; "
+        f"{_verdict(steps, 'caches')}): a query text seen before is neither parsed nor validated again.",
+        f"- **orjson** (`StarlingGraphQL.encode_json`; {_verdict(steps, 'orjson')}): the response body "
+        "in one C call. It was there before this work; kept, it costs nothing.",
+        f"- **Page prefetch** (`schema.types.tweet_connection`, `schema.lookahead`; "
+        f"{_verdict(steps, 'feed')}): profiles of the feed (`python3 run.py bench profile`) showed "
+        "GraphQL's largest cost in the ~120 coroutines and asyncio tasks that a page's per-tweet loader "
+        "fields (author, three counts, viewer state) became. The `homeFeed` resolver now looks ahead at the "
+        "selected node fields and loads them for the whole page at once, through the same loaders (same "
+        "batches, same round trips), and those fields answer without awaiting. A tweet outside a "
+        "prefetched page loads as before.",
+        f"- **Automatic persisted queries** (`starling/persisted_queries.py`, Apollo's protocol; "
+        f"{_verdict(steps, 'feed-apq')}): clients send a hash instead of the query text and the server "
+        "looks the text up instead of reading and hashing it. With the caches on, little server work is "
+        "left to save; it is kept for clients: requests shrink from the query text to a hash and can be "
+        "sent as cacheable GET requests.",
+        "- Already in place before this work and not ablated here: uvloop and httptools (uvicorn picks them "
+        "when installed), and the tweet blobs in Redis fetched with one `MGET` (a datastore-level choice "
+        "the floor shares).",
+        "- Several uvicorn processes (`starling serve --workers N`) multiply throughput on more cores with a "
+        "real MongoDB; with the embedded engine processes share no data, so this report compares one "
+        "process with one process.",
+        "",
+    ]
+    return lines
+
+
+def _verdict(steps: list[dict[str, Any]], mode: str) -> str:
+    """How much less server CPU per request ``mode`` needs than the ladder step before it."""
+    modes = [run["mode"] for run in steps]
+    if mode not in modes or modes.index(mode) < 2:
+        return "not measured in this run"
+    run, before = steps[modes.index(mode)], steps[modes.index(mode) - 1]
+    change = cpu_ms(run) / cpu_ms(before) - 1
+    if change <= -NOISE:
+        return f"{-change:.0%} less CPU per request"
+    return f"{change:+.0%} CPU per request, within the noise"
+
+
+def _visibility_section(title: str, result: dict[str, Any], text: str) -> list[str]:
+    run = result["run"]
+    seen = run["visibility"]
+    lines = [f"## {title}", "", text, ""]
+    rows = [["with probes", run["connections"], *_run_cells(run)]]
+    capacity = result.get("capacity")
+    if capacity:
+        rows.insert(0, ["as fast as answered", capacity["connections"], *_run_cells(capacity)])
+        rows[1][0] = f"paced at ~{result['target_rps']:.0f}/s"
+    lines += _table(["run", "connections", *RUN_HEADER], rows)
+    if capacity:
+        lines += [
+            f"As fast as answered, fan-out (in the same process) fell behind: {capacity['backlog_after']} "
+            f"jobs were still due when the run ended, drained {capacity['drain_s']} s later.",
+            "",
+        ]
+    sent = run.get("sent", {})
+    if sent:
+        lines += [
+            f"Requests sent in the run with probes: "
+            f"{', '.join(f'{name} {count}' for name, count in sent.items() if count)}.",
+            "",
+        ]
+    lines += [
+        f"Post-to-visible (a follower polls `homeFeed` every 20 ms until a probe's post shows): "
+        f"p50 {seen['p50_ms']} ms, p99 {seen['p99_ms']} ms, max {seen['max_ms']} ms over "
+        f"{seen['probes']} probes ({seen['misses']} not seen within 5 s, {seen['errors']} errors). "
+        f"Fan-out jobs still due when the run ended: {run['backlog_after']} "
+        f"(drained {run['drain_s']} s later).",
+        "",
+    ]
+    return lines
+
+
+def _round_trips(trips: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            row["first"],
+            row["feed"]["edges"],
+            row["feed"]["mongo"],
+            row["feed"]["redis"],
+            row["floor"]["mongo"],
+            row["floor"]["redis"],
+            ", ".join(row["feed"]["mongo_commands"]),
+        ]
+        for row in trips["pages"]
+    ]
+    return [
+        "## Datastore round trips per homeFeed page",
+        "",
+        "In-process (`bench/probe.py`): the benchmark query, after one warming read, counted by "
+        "`store.monitoring.count_round_trips` (a MongoDB command, or a Redis round trip: a pipeline is one).",
+        "",
+        *_table(
+            [
+                "first",
+                "tweets",
+                "feed MongoDB",
+                "feed Redis",
+                "floor MongoDB",
+                "floor Redis",
+                "MongoDB commands",
+            ],
+            rows,
+        ),
+        f"Constant across page sizes: {trips['constant']}. "
+        f"Feed and floor alike: {trips['feed_equals_floor']}.",
+        "",
+    ]
+
+
+def _others(out: Path) -> list[str]:
+    lines = []
+    for name, title in (("fanout", "Fan-out"), ("subscribers", "Subscribers")):
+        report = out / f"{name}.md"
+        if report.exists():
+            lines += [
+                f"## {title}",
+                "",
+                f"See [`results/{name}.md`](results/{name}.md) (`bench/{name}.py`).",
+                "",
+            ]
+    return lines
+
+
+def render(out: Path) -> str:
+    feed, write, mixed = _load(out, "feed"), _load(out, "write"), _load(out, "mixed")
+    trips = _load(out, "round_trips")
+    image = "results/feed.png" if out.resolve() == RESULTS.resolve() else "feed.png"
+    lines = [
+        "# Benchmark results",
+        "",
+        "Every figure here comes from one command, `python3 run.py bench` (`python -m bench`), which "
+        "measures, writes `bench/results/*.json` and regenerates this file and the chart; "
+        "`python3 run.py bench report` redoes only the report. Do not edit by hand.",
+        "",
+        *_headline(feed, mixed, trips),
+    ]
+    if feed:
+        lines += [f"![homeFeed vs floor]({image})", "", *_setup(feed), *_feed_tables(feed), *_ladder(feed)]
+    if write:
+        lines += _visibility_section(
+            "Write: postTweet under load",
+            write,
+            "wrk posts tweets as random users, first as fast as the server answers (the write path's "
+            "capacity; fan-out jobs run in the same process and compete with the posts for it), then at "
+            f"half that rate ({write.get('pause_ms', 0)} ms pause per connection between posts), a steady "
+            "load, while probes measure post-to-visible latency.",
+        )
+    if mixed:
+        lines += _visibility_section(
+            "Mixed: 95% reads, 5% writes",
+            mixed,
+            "wrk sends 95% homeFeed (by persisted-query hash), 3% postTweet, 1% likeTweet and 1% follow, at "
+            "the feed's best concurrency, while probes measure post-to-visible latency.",
+        )
+    if trips:
+        lines += _round_trips(trips)
+    lines += _others(out)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+README = ROOT / "README.md"
+README_START = "<!-- bench:headline (written by `python3 run.py bench`) -->"
+README_END = "<!-- /bench:headline -->"
+
+
+def readme_headline(out: Path) -> str:
+    """The README's summary of the results: a few figures, all from the JSON results."""
+    feed, mixed, trips = _load(out, "feed"), _load(out, "mixed"), _load(out, "round_trips")
+    if not feed:
+        return ""
+    top, machine = feed["headline"], feed["machine"]
+    plain = next((run for run in feed.get("ladder", []) if run["mode"] == "plain"), None)
+    lines = [
+        f"Measured {machine['date']} on {machine['cores']} cores, one server process, each side at "
+        "the concurrency where it reaches its best throughput:",
+        "",
+        *_table(
+            ["", "homeFeed (GraphQL)", "floor (no GraphQL)", "feed/floor"],
+            [
+                [
+                    "requests/s (connections)",
+                    f"{top['feed_rps']:.0f} ({top['connections']})",
+                    f"{top['floor_best_rps']:.0f} ({top['floor_best_connections']})",
+                    f"**{top['ratio']:.2f}**",
+                ],
+                ["p99", f"{top['feed_p99_ms']:.1f} ms", f"{top['floor_best_p99_ms']:.1f} ms", ""],
+            ],
+        ),
+    ]
+    if plain:
+        floor_run = feed["ladder"][0]
+        lines.append(
+            f"- Before the speed-ups, plain Strawberry served the same page at {plain['rps']:.0f} requests/s "
+            f"({plain['rps'] / floor_run['rps']:.2f} of the floor in the same run)."
+        )
+    if mixed:
+        seen = mixed["run"]["visibility"]
+        lines.append(
+            f"- Post-to-visible with 95% reads and 5% writes: p50 {seen['p50_ms']:.0f} ms, "
+            f"p99 {seen['p99_ms']:.0f} ms."
+        )
+    if trips:
+        first = trips["pages"][0]["feed"]
+        lines.append(
+            f"- A feed page costs {first['mongo']} MongoDB and {first['redis']} Redis round trips "
+            f"whether it holds 10 or 100 tweets."
+        )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def update_readme(out: Path) -> None:
+    text = README.read_text()
+    if README_START not in text or README_END not in text:
+        print("report: README has no bench:headline markers; not updated")
+        return
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    README.write_text(f"{head}{README_START}\n{readme_headline(out)}{README_END}{tail}")
+
+
+def main(out: Path, machine: dict[str, Any] | None = None) -> Path:
+    feed = _load(out, "feed")
+    if feed:
+        chart(feed, out / "feed.png")
+    default = out.resolve() == RESULTS.resolve()
+    target = ROOT / "bench" / "RESULTS.md" if default else out / "RESULTS.md"
+    target.write_text(render(out))
+    if default:  # a --quick or --out run leaves the committed README alone
+        update_readme(out)
+    print(f"report: {target}")
+    return target

@@ -1,0 +1,51 @@
+"""The benchmark's floor and ablation endpoints answer exactly what the GraphQL feed answers."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+
+from bench import ablations, floor
+from tests.api import Api, eventually
+
+
+async def test_floor_and_ablations_return_the_feed_json(
+    app: Starlette, client: httpx.AsyncClient, api: Api
+) -> None:
+    app.add_route(floor.PATH, floor.floor_feed, methods=["GET"])
+    for variant, view in ablations.variants().items():
+        app.add_route(ablations.PATH.format(variant=variant), view, methods=["POST"])
+    reader, writer, other = (
+        await api.sign_up("reader"),
+        await api.sign_up("writer"),
+        await api.sign_up("other"),
+    )
+    await api.follow(reader, writer)
+    await api.follow(reader, other)
+    posted = [await api.post(writer, f"tweet {n} #bench") for n in range(4)]
+    await api.post(other, "hello @reader")
+    await api.gql(
+        "mutation($id: ID!) { likeTweet(tweetId: $id) { id } }", {"id": posted[1]["id"]}, reader.token
+    )
+    await api.gql("mutation($id: ID!) { retweet(tweetId: $id) { id } }", {"id": posted[2]["id"]}, other.token)
+
+    async def delivered() -> bool:  # 6 entries; the retweet shows once, as its original
+        return len(await api.whole_feed(reader)) == 5
+
+    await eventually(delivered)
+    headers = {"Authorization": f"Bearer {reader.token}"}
+    body = {"query": floor.FEED_QUERY, "variables": {"first": 6}}
+    expected = (await client.post("/graphql", json=body, headers=headers)).json()
+    assert len(expected["data"]["homeFeed"]["edges"]) == 5
+    assert any(edge["node"]["viewerHasLiked"] for edge in expected["data"]["homeFeed"]["edges"])
+
+    assert (await client.get(f"{floor.PATH}?first=6", headers=headers)).json() == expected
+    for variant in ablations.variants():
+        path = ablations.PATH.format(variant=variant)
+        assert (await client.post(path, json=body, headers=headers)).json() == expected, variant
+
+
+async def test_the_floor_refuses_an_anonymous_reader(app: Starlette, client: httpx.AsyncClient) -> None:
+    app.add_route(floor.PATH, floor.floor_feed, methods=["GET"])
+    body = (await client.get(floor.PATH)).json()
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["UNAUTHENTICATED"]

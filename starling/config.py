@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     # --- API limits -------------------------------------------------------------------
     page_size_max: int = Field(default=100, description="Largest `first` a connection accepts.")
     text_max: int = Field(default=280, description="Longest tweet or comment, in characters.")
+    search_query_max: int = Field(
+        default=100, ge=1, description="Longest `search` / `searchUsers` query, in characters."
+    )
+    trends_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a `trends` answer is cached in Redis; 0 computes it on every request.",
+    )
     persisted_queries_max: int = Field(
         default=1000,
         ge=0,

@@ -50,12 +50,17 @@ def _session(services: Services, user: Doc) -> Session:
     return Session(token=token, user=user)
 
 
+def display_name_fields(display_name: str) -> Doc:
+    """The display name and its lower-cased copy, which ``searchUsers`` prefix-matches."""
+    return {"display_name": display_name, "display_name_lower": display_name.lower()}
+
+
 def new_user_document(services: Services, handle: str, password_hash: str, display_name: str) -> Doc:
     return {
         "_id": services.ids.next_id(),
         "handle": handle,
         "handle_lower": handle.lower(),
-        "display_name": display_name,
+        **display_name_fields(display_name),
         "bio": "",
         "password_hash": password_hash,
         "created_at": utcnow(),
@@ -108,9 +113,10 @@ async def update_profile(ctx: RequestContext, display_name: str | None, bio: str
     viewer = await ctx.require_viewer()
     changes: Doc = {}
     if display_name is not None:
-        changes["display_name"] = clean_profile_field(display_name, DISPLAY_NAME_MAX, "Display name")
-        if not changes["display_name"]:
+        name = clean_profile_field(display_name, DISPLAY_NAME_MAX, "Display name")
+        if not name:
             raise BadUserInput("Display name cannot be empty.")
+        changes.update(display_name_fields(name))
     if bio is not None:
         changes["bio"] = clean_profile_field(bio, BIO_MAX, "Bio")
     users = ctx.services.db.users

@@ -16,6 +16,11 @@ BIO_MAX = 160
 # a mention is an @ followed by a handle.
 _HASHTAG_RE = re.compile(r"(?<![\w#])#(\w{1,100})")
 _MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_])")
+# Search words (``words_in``): runs of word characters; longer ones are not indexed, and a
+# tweet indexes at most WORDS_MAX distinct words (280 characters hold fewer in practice).
+_WORD_RE = re.compile(r"\w+")
+WORD_MAX = 100
+WORDS_MAX = 140
 
 
 def _has_control_characters(text: str, allowed: str = "") -> bool:
@@ -64,3 +69,18 @@ def hashtags_in(text: str) -> list[str]:
 def mentioned_handles(text: str) -> list[str]:
     """Distinct mentioned handles, lower-cased, in order of appearance."""
     return list(dict.fromkeys(handle.lower() for handle in _MENTION_RE.findall(text)))
+
+
+def words_in(text: str) -> list[str]:
+    """Distinct search words, NFC and lower-cased, in order of appearance: every run of word
+    characters, so the bodies of hashtags and mentions count as words too."""
+    normalized = unicodedata.normalize("NFC", text).lower()
+    words = (word for word in _WORD_RE.findall(normalized) if len(word) <= WORD_MAX)
+    return list(dict.fromkeys(words))[:WORDS_MAX]
+
+
+def search_terms(query: str) -> tuple[list[str], list[str]]:
+    """``(hashtags, words)`` a search query asks for: ``#tag`` terms by the hashtag rule of
+    tweets, every other run of word characters as a word."""
+    normalized = unicodedata.normalize("NFC", query)
+    return hashtags_in(normalized), words_in(_HASHTAG_RE.sub(" ", normalized))

@@ -10,7 +10,7 @@ from starling.resolvers.degrade import best_effort
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
 from starling.resolvers.notifications import NotificationKind, request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
-from starling.resolvers.text import clean_text, hashtags_in, mentioned_handles
+from starling.resolvers.text import clean_text, hashtags_in, mentioned_handles, words_in
 from starling.store.counters import CounterKind
 from starling.store.documents import encode_tweet, utcnow
 from starling.store.ids import parse_id
@@ -75,6 +75,7 @@ def new_tweet_document(services: Services, author_id: int, text: str, mention_id
         "text": text,
         "created_at": utcnow(),
         "hashtags": hashtags_in(text),
+        "words": words_in(text),  # what `search` matches (resolvers.search)
         "mention_ids": mention_ids,
         "like_count": 0,
         "comment_count": 0,

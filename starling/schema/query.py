@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from starling.resolvers import accounts, feed, notifications, tweets
+from starling.resolvers import accounts, feed, notifications, search, tweets
+from starling.resolvers.search import SEARCH_USERS_DEFAULT, TRENDS_DEFAULT
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.notifications import Notification
-from starling.schema.types import Info, Tweet, User, tweet_connection
+from starling.schema.types import Info, Trend, Tweet, User, tweet_connection
 
 
 @strawberry.type
@@ -35,6 +36,33 @@ class Query:
         after: str | None = strawberry.UNSET,
     ) -> Connection[Tweet]:
         return await tweet_connection(info, await feed.home_feed(info.context, first, after))
+
+    @strawberry.field(
+        description="Live original tweets (not retweets) with every word and #hashtag of the query, "
+        "words matched whole and case-insensitively; newest first."
+    )
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Tweet]:
+        return await tweet_connection(info, await search.search_tweets(info.context, query, first, after))
+
+    @strawberry.field(
+        description="Users whose handle (first) or display name starts with the query, "
+        "case-insensitively; a leading @ is ignored."
+    )
+    async def search_users(
+        self, info: Info, query: str, first: int | None = SEARCH_USERS_DEFAULT
+    ) -> list[User]:
+        return [User.from_doc(doc) for doc in await search.search_users(info.context, query, first)]
+
+    @strawberry.field(description="Hashtags of the last 24 hours, most tweeted first.")
+    async def trends(self, info: Info, limit: int | None = TRENDS_DEFAULT) -> list[Trend]:
+        rows = await search.trends(info.context, limit)
+        return [Trend(hashtag=hashtag, tweet_count=count) for hashtag, count in rows]
 
     @strawberry.field(description="The viewer's notifications, newest first.")
     async def notifications(

@@ -317,6 +317,12 @@ class Comment:
         return await load_user(info, self.author_id)
 
 
+@strawberry.type(description="A hashtag of the last 24 hours and how many tweets carry it.")
+class Trend:
+    hashtag: str
+    tweet_count: int
+
+
 @strawberry.type
 class AuthPayload:
     token: str

@@ -58,6 +58,10 @@ class Keys:
         """STRING: the tweet document as JSON, the hydration cache."""
         return f"{self.prefix}tw:{tweet_id}"
 
+    def trends(self) -> str:
+        """STRING: the top ``trends`` as JSON, cached for TRENDS_CACHE_SECONDS."""
+        return f"{self.prefix}trends"
+
     def revoked_token(self, token_id: str) -> str:
         """STRING present while a logged-out token would otherwise still be valid."""
         return f"{self.prefix}revoked:{token_id}"

@@ -19,7 +19,10 @@ from starling.store.monitoring import MongoCommandCounter
 log = logging.getLogger(__name__)
 
 INDEXES: dict[str, list[IndexModel]] = {
-    "users": [IndexModel([("handle_lower", ASCENDING)], unique=True)],
+    "users": [
+        IndexModel([("handle_lower", ASCENDING)], unique=True),
+        IndexModel([("display_name_lower", ASCENDING), ("_id", ASCENDING)]),  # searchUsers: prefix, order
+    ],
     "follows": [
         IndexModel([("follower_id", ASCENDING), ("followee_id", ASCENDING)], unique=True),
         IndexModel([("followee_id", ASCENDING), ("_id", ASCENDING)]),
@@ -28,6 +31,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "tweets": [
         IndexModel([("author_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("hashtags", ASCENDING)]),
+        # `search`: one of the query's words picks the candidates, already newest first.
+        IndexModel([("words", ASCENDING), ("_id", DESCENDING)]),
         # One retweet per (author, original). Spelled as a sparse unique index on a key only
         # retweets carry, because a compound index over (author_id, retweet_of) would index
         # every plain tweet too, and partial indexes are beyond the embedded engine.

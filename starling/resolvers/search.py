@@ -1,0 +1,139 @@
+"""Search: tweets by words and #hashtags, users by handle or display-name prefix, trends.
+
+**Tweets** (``search_tweets``). A query is split as tweets are (``text.search_terms``):
+``#tag`` terms must be among the tweet's hashtags, every other word among its ``words``
+(stored at write time: NFC, lower-cased, whole words, so matching is case-insensitive and
+never matches inside a word). All terms are required. Only live originals are searched: a
+retweet repeats its original's text, so it would only duplicate the original in the
+results. Tweets written before ``words`` existed match by hashtag only. Newest first, paged
+by ``_id`` like every connection.
+
+**Users** (``search_users``). The query, without a leading ``@``, lower-cased, is a prefix
+of ``handle_lower`` or of ``display_name_lower`` (stored at sign-up and profile update;
+users from before it match by handle only). Both are index range scans. Handle matches come
+first, then display-name matches, each in alphabetical order, each user once.
+
+**Trends** (``trends``). The hashtags of live original tweets of the last 24 hours, by
+number of tweets, ties alphabetically: one aggregation over the ``_id`` range of the window
+(snowflake IDs are time-ordered). The top ``TRENDS_MAX`` are cached in Redis for
+``TRENDS_CACHE_SECONDS``; with Redis down they are computed on every request.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from starling.resolvers.context import RequestContext
+from starling.resolvers.degrade import best_effort
+from starling.resolvers.errors import BadUserInput
+from starling.resolvers.pagination import Page, check_first, find_page
+from starling.resolvers.text import search_terms
+from starling.resolvers.tweets import LIVE
+from starling.store.ids import lowest_id_at
+from starling.store.services import Services
+
+Doc = dict[str, Any]
+
+SEARCH_USERS_DEFAULT = 10
+TRENDS_DEFAULT = 10
+TRENDS_MAX = 50
+TRENDS_WINDOW = timedelta(hours=24)  # DESIGN.md §5: "hashtags of the last 24 h"
+ORIGINALS = {"retweet_of": {"$exists": False}}
+_MAX_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def _clean_query(query: str, maximum: int) -> str:
+    cleaned = unicodedata.normalize("NFC", query).strip()
+    if len(cleaned) > maximum:
+        raise BadUserInput(f"A search query is at most {maximum} characters, got {len(cleaned)}.")
+    return cleaned
+
+
+async def search_tweets(ctx: RequestContext, query: str, first: int | None, after: str | None) -> Page[Doc]:
+    settings = ctx.services.settings
+    first = check_first(first, settings.page_size_max)
+    hashtags, words = search_terms(_clean_query(query, settings.search_query_max))
+    if not hashtags and not words:
+        raise BadUserInput("Search for at least one word or #hashtag.")
+    match: Doc = {**LIVE, **ORIGINALS}
+    if words:
+        match["words"] = {"$all": words}
+    if hashtags:
+        match["hashtags"] = {"$all": hashtags}
+    return await find_page(ctx.services.db.tweets, match, first, after, projection={"words": 0})
+
+
+def prefix_range(prefix: str) -> Doc:
+    """The strings starting with ``prefix`` (non-empty), as an index range: code-point order
+    (MongoDB's, for UTF-8) puts them between ``prefix`` and ``prefix`` with its last
+    character incremented."""
+    stem = prefix
+    while stem and ord(stem[-1]) == _MAX_CODE_POINT:  # nothing sorts after it: bump the one before
+        stem = stem[:-1]
+    if not stem:
+        return {"$gte": prefix}
+    following = ord(stem[-1]) + 1
+    if following in _SURROGATES:  # not a character; the next one is
+        following = _SURROGATES.stop
+    return {"$gte": prefix, "$lt": stem[:-1] + chr(following)}
+
+
+async def search_users(ctx: RequestContext, query: str, first: int | None) -> list[Doc]:
+    settings = ctx.services.settings
+    limit = check_first(SEARCH_USERS_DEFAULT if first is None else first, settings.page_size_max)
+    prefix = _clean_query(query, settings.search_query_max).removeprefix("@").lower()
+    if not prefix:
+        raise BadUserInput("Search for at least one character of a handle or display name.")
+    users = ctx.services.db.users
+    projection = {"password_hash": 0}
+    found = await (
+        users.find({"handle_lower": prefix_range(prefix)}, projection).sort("handle_lower", 1).limit(limit)
+    ).to_list()
+    if len(found) < limit:
+        by_name = {"display_name_lower": prefix_range(prefix), "_id": {"$nin": [doc["_id"] for doc in found]}}
+        found += await (
+            users.find(by_name, projection)
+            .sort([("display_name_lower", 1), ("_id", 1)])
+            .limit(limit - len(found))
+        ).to_list()
+    return found
+
+
+async def trends(ctx: RequestContext, limit: int | None) -> list[tuple[str, int]]:
+    """The top ``limit`` (hashtag, tweet count) pairs (module doc)."""
+    limit = TRENDS_DEFAULT if limit is None else limit
+    if not 1 <= limit <= TRENDS_MAX:
+        raise BadUserInput(f"`limit` must be between 1 and {TRENDS_MAX}, got {limit}.")
+    services = ctx.services
+    cached = await best_effort("reading cached trends", services.redis.get(services.keys.trends()))
+    if cached is not None:
+        rows = orjson.loads(cached)
+    else:
+        rows = await _top_hashtags(services)
+        if services.settings.trends_cache_seconds > 0:
+            ttl_ms = int(services.settings.trends_cache_seconds * 1000)
+            await best_effort(
+                "caching trends", services.redis.set(services.keys.trends(), orjson.dumps(rows), px=ttl_ms)
+            )
+    # The top TRENDS_MAX in a total order: any shorter top list is a prefix of it.
+    return [(tag, count) for tag, count in rows[:limit]]
+
+
+async def _top_hashtags(services: Services) -> list[tuple[str, int]]:
+    window_start = int((time.time() - TRENDS_WINDOW.total_seconds()) * 1000)
+    cursor = await services.db.tweets.aggregate(
+        [
+            {"$match": {"_id": {"$gte": lowest_id_at(window_start)}, **LIVE, **ORIGINALS}},
+            {"$unwind": "$hashtags"},
+            {"$group": {"_id": "$hashtags", "count": {"$sum": 1}}},
+            {"$sort": {"count": -1, "_id": 1}},
+            {"$limit": TRENDS_MAX},
+        ]
+    )
+    return [(row["_id"], row["count"]) for row in await cursor.to_list()]

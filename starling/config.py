@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         description="HMAC secret for access tokens; required in production, generated in dev.",
     )
     token_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Access token lifetime.")
+    revocation_resync_seconds: int = Field(
+        default=300,
+        description="Revocations this recent are copied into Redis again by the repair cron "
+        "(covers a log-out made while Redis was down).",
+    )
     argon2_time_cost: int = Field(default=2, description="argon2id iterations.")
     argon2_memory_cost_kib: int = Field(default=19 * 1024, description="argon2id memory (KiB).")
 

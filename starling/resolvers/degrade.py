@@ -2,7 +2,9 @@
 
 MongoDB is the source of truth; Redis holds derived state. A write therefore succeeds once
 MongoDB has it, and the Redis side-effects that follow are best effort: when they fail the
-write is still durable and a repair path (the outbox, a timeline rebuild) catches up.
+write is still durable and, where one exists, a repair path catches up (the outbox for
+fan-out, a rebuild for timelines, a recount for counters); what has none (a live event, a
+notification) is lost, which each caller's docstring says.
 """
 
 from __future__ import annotations
@@ -22,5 +24,5 @@ async def best_effort(what: str, awaitable: Awaitable[T]) -> T | None:
     try:
         return await awaitable
     except (RedisError, OSError) as exc:
-        log.warning("%s deferred to repair: Redis unavailable (%s)", what, exc)
+        log.warning("%s skipped: Redis unavailable (%s)", what, exc)
         return None

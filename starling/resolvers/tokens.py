@@ -10,10 +10,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
+from redis.exceptions import RedisError
 
-from starling.store.documents import as_utc
+from starling.resolvers.degrade import best_effort
+from starling.store.documents import as_utc, utcnow
 from starling.store.services import Services
 
 ALGORITHM = "HS256"
@@ -51,33 +54,48 @@ def read_token(secret: str, token: str) -> Viewer | None:
 
 
 async def is_revoked(services: Services, viewer: Viewer) -> bool:
-    return bool(await services.redis.exists(services.keys.revoked_token(viewer.token_id)))
+    """Redis answers (one ``EXISTS``); while Redis is unreachable MongoDB's record does, so
+    signed-in users can still write when only Redis is down."""
+    try:
+        return bool(await services.redis.exists(services.keys.revoked_token(viewer.token_id)))
+    except (RedisError, OSError):
+        return await services.db.revoked_tokens.find_one({"_id": viewer.token_id}, {"_id": 1}) is not None
 
 
 async def revoke(services: Services, viewer: Viewer) -> None:
+    """Record the revocation in MongoDB, then cache it in Redis. With Redis down the cache
+    write is skipped: `is_revoked` reads MongoDB meanwhile, and `restore_revocations` copies
+    the recent revocations back once Redis answers."""
     await services.db.revoked_tokens.update_one(
         {"_id": viewer.token_id},
-        {"$set": {"user_id": viewer.user_id, "expires_at": viewer.expires_at}},
+        {"$set": {"user_id": viewer.user_id, "expires_at": viewer.expires_at, "revoked_at": utcnow()}},
         upsert=True,
     )
-    remaining = int((viewer.expires_at - datetime.now(UTC)).total_seconds()) + 1
-    if remaining > 0:
-        await services.redis.set(services.keys.revoked_token(viewer.token_id), 1, ex=remaining)
+    await best_effort(
+        "revocation cache", _cache_revocations(services, [(viewer.token_id, viewer.expires_at)])
+    )
+
+
+async def _cache_revocations(services: Services, revocations: list[tuple[str, datetime]]) -> None:
+    now = datetime.now(UTC)
+    async with services.redis.pipeline(transaction=False) as pipe:
+        for token_id, expires_at in revocations:
+            remaining = int((as_utc(expires_at) - now).total_seconds()) + 1
+            pipe.set(services.keys.revoked_token(token_id), 1, ex=max(remaining, 1))
+        await pipe.execute()
 
 
 async def restore_revocations(services: Services) -> int:
-    """Copy unexpired revocations from MongoDB into a Redis that lost them; run at start-up
-    and by the worker's repair cron. Returns how many were restored (0 when not needed)."""
+    """Copy revocations from MongoDB into Redis; run at start-up and by the worker's repair
+    cron. A Redis that lost its data (no marker) gets every unexpired one; otherwise those
+    of the last ``revocation_resync_seconds`` are copied again, which covers a log-out whose
+    cache write failed while Redis was briefly down. Returns how many were copied."""
     marker = services.keys.revocations_loaded()
-    if await services.redis.exists(marker):
-        return 0
     now = datetime.now(UTC)
-    docs = await services.db.revoked_tokens.find({"expires_at": {"$gt": now}}).to_list()
-    async with services.redis.pipeline(transaction=False) as pipe:
-        for doc in docs:
-            expires_at = as_utc(doc["expires_at"])
-            remaining = int((expires_at - now).total_seconds()) + 1
-            pipe.set(services.keys.revoked_token(doc["_id"]), 1, ex=max(remaining, 1))
-        pipe.set(marker, 1)
-        await pipe.execute()
+    query: dict[str, Any] = {"expires_at": {"$gt": now}}
+    if await services.redis.exists(marker):
+        query["revoked_at"] = {"$gt": now - timedelta(seconds=services.settings.revocation_resync_seconds)}
+    docs = await services.db.revoked_tokens.find(query, {"expires_at": 1}).to_list()
+    await _cache_revocations(services, [(doc["_id"], doc["expires_at"]) for doc in docs])
+    await services.redis.set(marker, 1)
     return len(docs)

@@ -61,6 +61,8 @@ async def test_writes_survive_a_redis_outage_and_are_repaired(
                 # Reads need Redis: they fail cleanly, with a code and no detail.
                 body = await api.raw("{ homeFeed { nodes { id } } }", token=reader.token)
                 assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+                assert "try again" in body["errors"][0]["message"]
+                assert "111" not in str(body)
 
             tweet_id = int(tweet["postTweet"]["id"])
             stored = await services.db.tweets.find_one({"_id": tweet_id})

@@ -3,6 +3,7 @@
 - Domain errors (``resolvers.errors``) keep their message and code.
 - Errors GraphQL itself raises before running anything (syntax, unknown field, a variable
   of the wrong type) are the client's: ``BAD_USER_INPUT``.
+- A datastore that cannot be reached is ``INTERNAL_SERVER_ERROR`` saying to retry.
 - Anything else is a bug: logged with its traceback, shown as ``INTERNAL_SERVER_ERROR``
   with no detail.
 """
@@ -13,6 +14,9 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import StreamExecutionResult
 
@@ -21,6 +25,9 @@ from starling.resolvers.errors import StarlingError
 log = logging.getLogger("starling.errors")
 
 INTERNAL_MESSAGE = "Something went wrong on our side; it has been logged."
+UNAVAILABLE_MESSAGE = "A datastore is unreachable right now; try again in a moment."
+# Outages, not bugs: the client can act on them (retry), so they say so.
+DATASTORE_OUTAGES = (RedisConnectionError, RedisTimeoutError, ConnectionFailure)
 
 
 def coded_error(message: str, code: str, source: GraphQLError | None = None) -> GraphQLError:
@@ -42,6 +49,9 @@ def classify(error: GraphQLError) -> GraphQLError:
         if error.extensions and "code" in error.extensions:
             return error
         return coded_error(error.message, "BAD_USER_INPUT", error)
+    if isinstance(original, DATASTORE_OUTAGES):
+        log.warning("datastore unavailable at %s: %s", error.path, original)
+        return coded_error(UNAVAILABLE_MESSAGE, "INTERNAL_SERVER_ERROR", error)
     log.error("unexpected error at %s", error.path, exc_info=original)
     return coded_error(INTERNAL_MESSAGE, "INTERNAL_SERVER_ERROR", error)
 

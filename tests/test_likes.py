@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from starling.app import create_app
 from starling.config import Settings
 from starling.store.monitoring import count_round_trips
 from starling.store.queue import FLUSH_COUNTERS, enqueue
 from starling.store.services import Services
 from starling.workers.settings import build_worker
 from tests.api import Account, Api, eventually
-from tests.conftest import make_settings, running
+from tests.conftest import make_settings
+from tests.harness import started
 
 LIKE = "mutation($id: ID!) { likeTweet(tweetId: $id) { id likeCount viewerHasLiked } }"
 UNLIKE = "mutation($id: ID!) { unlikeTweet(tweetId: $id) { id likeCount viewerHasLiked } }"
@@ -139,53 +138,43 @@ async def test_like_errors(api: Api) -> None:
 async def test_counts_lost_with_redis_are_recounted_and_mongodb_repaired(redis_url: str) -> None:
     """Redis loses everything between the likes and the flush: readers get the count
     recounted from the likes collection, and the next flush repairs MongoDB's field."""
-    settings = make_settings(redis_url, run_worker_in_process=False)
-    app = create_app(settings)
-    async with running(app):
-        services: Services = app.state.services
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://starling.test") as http:
-            api = Api(http)
-            author = await api.sign_up("author")
-            tweet = await api.post(author, "a like magnet")
-            fans = [await api.sign_up(f"fan{n}") for n in range(3)]
-            for fan in fans:
-                await like(api, fan, tweet["id"])
-            assert (await tweet_of(api, tweet["id"]))["likeCount"] == 3
+    async with started(redis_url, run_worker_in_process=False) as h:
+        api, services, settings = h.api, h.services, h.settings
+        author = await api.sign_up("author")
+        tweet = await api.post(author, "a like magnet")
+        fans = [await api.sign_up(f"fan{n}") for n in range(3)]
+        for fan in fans:
+            await like(api, fan, tweet["id"])
+        assert (await tweet_of(api, tweet["id"]))["likeCount"] == 3
 
-            async with aioredis.from_url(redis_url) as admin:
-                await admin.flushdb()  # Redis lost: counters and their pending deltas with it
-            assert await stored_like_count(services, tweet["id"]) == 0
-            assert (await tweet_of(api, tweet["id"]))["likeCount"] == 3  # recounted
+        async with aioredis.from_url(redis_url) as admin:
+            await admin.flushdb()  # Redis lost: counters and their pending deltas with it
+        assert await stored_like_count(services, tweet["id"]) == 0
+        assert (await tweet_of(api, tweet["id"]))["likeCount"] == 3  # recounted
 
-            await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-loss")
-            await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
-            assert await stored_like_count(services, tweet["id"]) == 3
-            await unlike(api, fans[0], tweet["id"])
-            await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-unlike")
-            await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
-            assert await stored_like_count(services, tweet["id"]) == 2
-            assert (await tweet_of(api, tweet["id"]))["likeCount"] == 2
+        await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-loss")
+        await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
+        assert await stored_like_count(services, tweet["id"]) == 3
+        await unlike(api, fans[0], tweet["id"])
+        await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-unlike")
+        await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
+        assert await stored_like_count(services, tweet["id"]) == 2
+        assert (await tweet_of(api, tweet["id"]))["likeCount"] == 2
 
 
 async def test_the_flush_job_writes_a_batch_of_likes_with_one_bulk_write(redis_url: str) -> None:
     """The flush as a job: enqueued by name, run by a real arq worker on real Redis; 15
     likes on 5 tweets (and a like taken back on a sixth) cost MongoDB one write."""
-    settings = make_settings(redis_url, run_worker_in_process=False)
-    app = create_app(settings)
-    async with running(app):
-        services: Services = app.state.services
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://starling.test") as http:
-            api = Api(http)
-            author = await api.sign_up("author")
-            tweets = [await api.post(author, f"tweet {n}") for n in range(6)]
-            fans = [await api.sign_up(f"fan{n}") for n in range(5)]
-            for n, tweet in enumerate(tweets[:5]):
-                for fan in fans[: n + 1]:
-                    await like(api, fan, tweet["id"])
-            await like(api, fans[0], tweets[5]["id"])
-            await unlike(api, fans[0], tweets[5]["id"])
+    async with started(redis_url, run_worker_in_process=False) as h:
+        api, services, settings = h.api, h.services, h.settings
+        author = await api.sign_up("author")
+        tweets = [await api.post(author, f"tweet {n}") for n in range(6)]
+        fans = [await api.sign_up(f"fan{n}") for n in range(5)]
+        for n, tweet in enumerate(tweets[:5]):
+            for fan in fans[: n + 1]:
+                await like(api, fan, tweet["id"])
+        await like(api, fans[0], tweets[5]["id"])
+        await unlike(api, fans[0], tweets[5]["id"])
         # Run what posting queued (fan-out) first, so the measured worker runs the flush only.
         await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
 

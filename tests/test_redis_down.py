@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 
-from starling.app import create_app
 from starling.store.services import Services
 from starling.workers.repair import repair_revocations
-from starling.workers.settings import build_worker
 from tests.api import Api
-from tests.conftest import make_settings, running
+from tests.harness import started
 
 
 class RedisOutage:
@@ -39,41 +36,36 @@ class RedisOutage:
 async def test_writes_survive_a_redis_outage_and_are_repaired(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = make_settings(redis_url, run_worker_in_process=False)
-    app: Starlette = create_app(settings)
-    async with running(app):
-        services: Services = app.state.services
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://starling.test") as http:
-            api = Api(http)
-            author, reader = await api.sign_up("author"), await api.sign_up("reader")
-            await api.follow(reader, author)
-            await api.feed_page(reader)  # the reader's timeline is built
+    async with started(redis_url, run_worker_in_process=False) as h:
+        api, services, settings = h.api, h.services, h.settings
+        author, reader = await api.sign_up("author"), await api.sign_up("reader")
+        await api.follow(reader, author)
+        await api.feed_page(reader)  # the reader's timeline is built
 
-            with RedisOutage(services, monkeypatch):
-                tweet = await api.gql(
-                    'mutation { postTweet(text: "posted while Redis is down") { id text } }',
-                    token=author.token,
-                )
-                other = await api.sign_up("other")
-                followed = await api.follow(other, author)
-                assert followed["followersCount"] == 2
-                # Reads need Redis: they fail cleanly, with a code and no detail.
-                body = await api.raw("{ homeFeed { nodes { id } } }", token=reader.token)
-                assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
-                assert "try again" in body["errors"][0]["message"]
-                assert "111" not in str(body)
+        with RedisOutage(services, monkeypatch):
+            tweet = await api.gql(
+                'mutation { postTweet(text: "posted while Redis is down") { id text } }',
+                token=author.token,
+            )
+            other = await api.sign_up("other")
+            followed = await api.follow(other, author)
+            assert followed["followersCount"] == 2
+            # Reads need Redis: they fail cleanly, with a code and no detail.
+            body = await api.raw("{ homeFeed { nodes { id } } }", token=reader.token)
+            assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+            assert "try again" in body["errors"][0]["message"]
+            assert "111" not in str(body)
 
-            tweet_id = int(tweet["postTweet"]["id"])
-            stored = await services.db.tweets.find_one({"_id": tweet_id})
-            assert stored is not None and stored["fanout_pending"] is True
+        tweet_id = int(tweet["postTweet"]["id"])
+        stored = await services.db.tweets.find_one({"_id": tweet_id})
+        assert stored is not None and stored["fanout_pending"] is True
 
-            # Redis is back: the outbox repair (the worker's cron, run here by a real worker
-            # in burst mode once the marker is older than OUTBOX_REPAIR_AFTER_SECONDS) delivers.
-            await asyncio.sleep(settings.outbox_repair_after_seconds + 0.1)
-            await build_worker(services, settings, burst=True, poll_delay=0.01).main()
-            assert str(tweet_id) in await api.whole_feed(reader)
-            assert (await services.db.tweets.find_one({"_id": tweet_id})).get("fanout_pending") is None
+        # Redis is back: the outbox repair (the worker's cron, run here by a real worker
+        # in burst mode once the marker is older than OUTBOX_REPAIR_AFTER_SECONDS) delivers.
+        await asyncio.sleep(settings.outbox_repair_after_seconds + 0.1)
+        await h.run_worker(crons=True)
+        assert str(tweet_id) in await api.whole_feed(reader)
+        assert (await services.db.tweets.find_one({"_id": tweet_id})).get("fanout_pending") is None
 
 
 async def test_log_out_while_redis_is_down_still_revokes(

@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     )
     outbox_repair_after_seconds: int = Field(
         default=30,
-        description="A tweet still marked for fan-out this long after posting is repaired.",
+        description="A tweet still marked for fan-out (or a deleted one for retracting its retweets) "
+        "this long after is repaired.",
     )
 
     # --- engagement counters (store.counters) ---------------------------------------------

@@ -107,12 +107,17 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     await retract(services, tid, viewer.user_id, retweet_of=doc.get("retweet_of"))
     if doc.get("retweet_of") is None:
         # Its retweets go too: reads hide them at once, the job retracts them
-        # (workers.retweets). Redis down: they stay hidden but are not retracted.
-        await best_effort(
-            f"retraction of the retweets of {tid}",
-            enqueue(services.queue, RETRACT_RETWEETS, tid, job_id=f"{RETRACT_RETWEETS}:{tid}"),
-        )
+        # (workers.retweets). Redis down: they stay hidden, and the repair cron enqueues the
+        # job later (the original carries the ``retweets_pending`` marker until it is done).
+        await best_effort(f"retraction of the retweets of {tid}", enqueue_retweet_cascade(services, tid))
     return True
+
+
+async def enqueue_retweet_cascade(services: Services, original_id: int) -> bool:
+    """Enqueue the retraction of a deleted original's retweets; False when it is pending."""
+    return await enqueue(
+        services.queue, RETRACT_RETWEETS, original_id, job_id=f"{RETRACT_RETWEETS}:{original_id}"
+    )
 
 
 async def retract(services: Services, tweet_id: int, author_id: int, retweet_of: int | None = None) -> bool:
@@ -121,11 +126,17 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
     Reads stop showing it at once (hydration skips deleted tweets); the job then removes
     the ID from followers' timelines so the space is reclaimed. A retweet (``retweet_of``:
     its original) gives up its ``retweet_key`` in the same write, so its author may
-    retweet again, and leaves the original's retweet count (``resolvers.counting``)."""
+    retweet again, and leaves the original's retweet count (``resolvers.counting``). An
+    original gets the ``retweets_pending`` marker in the same write: until the job that
+    retracts its retweets (``workers.retweets``) clears it, the repair cron re-enqueues that
+    job, so a Redis outage or a lost job leaves no retweet counted in its author's
+    ``tweets_count``."""
+    deletion: Doc = {"deleted": True, "deleted_at": utcnow()}
+    if retweet_of is None:
+        deletion["retweets_pending"] = True
     async with counted_change(services, retweet_of) as change:
         result = await services.db.tweets.update_one(
-            {"_id": tweet_id, **LIVE},
-            {"$set": {"deleted": True, "deleted_at": utcnow()}, "$unset": {"retweet_key": ""}},
+            {"_id": tweet_id, **LIVE}, {"$set": deletion, "$unset": {"retweet_key": ""}}
         )
         if result.modified_count and retweet_of is not None:
             change.add(CounterKind.RETWEET, -1)

@@ -41,6 +41,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("retweet_of", ASCENDING)], sparse=True),
         # The fan-out outbox: tweets whose delivery has not been confirmed yet.
         IndexModel([("fanout_pending", ASCENDING), ("_id", ASCENDING)], sparse=True),
+        # Deleted originals whose retweets have not all been retracted yet.
+        IndexModel([("retweets_pending", ASCENDING), ("_id", ASCENDING)], sparse=True),
     ],
     "comments": [IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)])],
     "likes": [

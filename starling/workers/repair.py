@@ -1,12 +1,17 @@
-"""Periodic repairs: the outbox of undelivered tweets, and lost token revocations."""
+"""Periodic repairs: the outboxes of undelivered tweets and of deleted tweets' retweets, and
+lost token revocations."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from starling.resolvers.tokens import restore_revocations
+from starling.resolvers.tweets import enqueue_retweet_cascade
+from starling.store.documents import utcnow
 from starling.store.ids import lowest_id_at
 from starling.store.queue import FANOUT_TWEET, enqueue
 from starling.store.services import Services
@@ -25,20 +30,42 @@ async def repair_outbox(ctx: dict[str, Any]) -> int:
     tweet already get nothing twice. Redis down: the cron itself waits for Redis."""
     services: Services = ctx["services"]
     cutoff_ms = int(time.time() * 1000) - services.settings.outbox_repair_after_seconds * 1000
-    stale = (
-        await services.db.tweets.find(
-            {"fanout_pending": True, "_id": {"$lt": lowest_id_at(cutoff_ms)}}, {"_id": 1}
-        )
-        .sort("_id", 1)
-        .limit(REPAIR_BATCH)
-        .to_list()
+
+    async def fan_out(tweet_id: int) -> bool:
+        return await enqueue(services.queue, FANOUT_TWEET, tweet_id, 0, job_id=f"fanout:{tweet_id}")
+
+    stale = {"fanout_pending": True, "_id": {"$lt": lowest_id_at(cutoff_ms)}}
+    return await _reenqueue(services, stale, fan_out, "undelivered tweets")
+
+
+async def repair_retweet_cascades(ctx: dict[str, Any]) -> int:
+    """Re-enqueue the retraction of the retweets of originals still marked
+    ``retweets_pending`` well after their deletion (the job was never enqueued, was lost or
+    died half-way); the same job ID as the deletion's, so a pending job is not doubled.
+    Retracting is idempotent: retweets already taken back are not counted twice."""
+    services: Services = ctx["services"]
+    cutoff = utcnow() - timedelta(seconds=services.settings.outbox_repair_after_seconds)
+    stale = {"retweets_pending": True, "deleted_at": {"$lt": cutoff}}
+    return await _reenqueue(
+        services,
+        stale,
+        lambda original_id: enqueue_retweet_cascade(services, original_id),
+        "deleted tweets' retweet retractions",
     )
+
+
+async def _reenqueue(
+    services: Services, stale: dict[str, Any], enqueue_job: Callable[[int], Awaitable[bool]], what: str
+) -> int:
+    """Enqueue ``enqueue_job`` for the oldest ``REPAIR_BATCH`` tweets matching ``stale``;
+    how many were enqueued (not pending already)."""
+    docs = await services.db.tweets.find(stale, {"_id": 1}).sort("_id", 1).limit(REPAIR_BATCH).to_list()
     enqueued = 0
-    for doc in stale:
-        if await enqueue(services.queue, FANOUT_TWEET, doc["_id"], 0, job_id=f"fanout:{doc['_id']}"):
+    for doc in docs:
+        if await enqueue_job(doc["_id"]):
             enqueued += 1
     if enqueued:
-        log.warning("outbox repair re-enqueued %d undelivered tweets", enqueued)
+        log.warning("repair re-enqueued %d %s", enqueued, what)
     return enqueued
 
 

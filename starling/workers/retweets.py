@@ -3,7 +3,10 @@
 Reads hide a retweet whose original is gone at once (``resolvers.retweets``); this job
 retracts them for good, which takes them out of their retweeters' followers' timelines and
 puts their authors' ``tweets_count`` right. A job handles ``retweet_cascade_batch`` of them
-and enqueues the rest; retracting is idempotent, so a job that dies half-way is run again.
+and enqueues the rest; the last one clears the original's ``retweets_pending`` marker.
+Retracting is idempotent (``retract`` changes counts only when it deleted a live retweet),
+so a job that dies half-way, or never ran, is simply run again by the repair cron
+(``workers.repair``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ async def retract_retweets(ctx: dict[str, Any], original_id: int) -> str:
     for retweet in retweets:
         await withdraw_retweet(services, retweet)
     if len(retweets) < batch:
+        await services.db.tweets.update_one({"_id": original_id}, {"$unset": {"retweets_pending": ""}})
         return "retracted"
     await enqueue(
         services.queue,

@@ -21,7 +21,7 @@ from starling.store.services import Services
 from starling.workers.counters import flush_counters, flush_cron
 from starling.workers.fanout import backfill_author, fanout_tweet, retract_tweet
 from starling.workers.notifications import notify
-from starling.workers.repair import repair_outbox, repair_revocations
+from starling.workers.repair import repair_outbox, repair_retweet_cascades, repair_revocations
 from starling.workers.retweets import retract_retweets
 
 # Fan-out results are not kept: a repair must be able to enqueue the same job ID again.
@@ -37,6 +37,7 @@ FUNCTIONS = [
 CRON_JOBS = [
     cron(repair_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True),
     cron(repair_revocations, second={5, 35}, run_at_startup=True, unique=True),
+    cron(repair_retweet_cascades, second={10, 40}, run_at_startup=True, unique=True),
 ]
 
 JOB_TIMEOUT_SECONDS = 120

@@ -253,7 +253,7 @@ class RedisStats:
 async def redis_stats(services: Services) -> RedisStats:
     stats = await services.redis.info("commandstats")
     return RedisStats(
-        script_usec=int(stats.get("cmdstat_evalsha", {}).get("usec", 0)),
+        script_usec=int(stats.get("cmdstat_eval", {}).get("usec", 0)),
         publishes=int(stats.get("cmdstat_publish", {}).get("calls", 0)),
     )
 

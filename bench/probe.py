@@ -1,17 +1,17 @@
 """Datastore round trips per ``homeFeed`` page, for first = 10, 20, 50, 100.
 
-In-process: the real app (and the floor route) on the embedded MongoDB engine and a private
-redis-server, a small network from ``bench.data``, and requests through httpx's ASGI
-transport, each counted with ``store.monitoring.count_round_trips`` (a MongoDB command or a
-Redis round trip, a pipeline being one). A page is read once to warm the caches, then
-counted. The floor is counted too: it must make the same round trips as the feed.
+In-process: the real app (and the floor route) with the benchmark server's settings
+(``server.bench_settings``) on the embedded MongoDB engine and a private redis-server, a
+small network from ``bench.data``, and requests through httpx's ASGI transport, each
+counted with ``store.monitoring.count_round_trips`` (a MongoDB command or a Redis round
+trip, a pipeline being one). A page is read once to warm the caches, then counted. The
+floor is counted too: it must make the same round trips as the feed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,9 +20,8 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from bench import data, floor
+from bench import data, floor, server
 from starling.app import create_app
-from starling.config import Settings
 from starling.store.monitoring import count_round_trips
 from starling.store.redis import PrivateRedisServer
 
@@ -33,17 +32,7 @@ SPEC = data.Spec(users=40, follows_per_user=12, tweets=2000, retweets=40, likes=
 @asynccontextmanager
 async def _served() -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
     redis = PrivateRedisServer()
-    settings = Settings(
-        mongodb_url=None,
-        redis_url=redis.start(),
-        token_secret=secrets.token_urlsafe(32),
-        argon2_time_cost=1,
-        argon2_memory_cost_kib=1024,
-        celebrity_followers=SPEC.celebrity_followers,
-        run_worker_in_process=True,
-        log_level="WARNING",
-    )
-    app = create_app(settings)
+    app = create_app(server.bench_settings(redis.start(), SPEC))
     app.add_route(floor.PATH, floor.floor_feed, methods=["GET"])
     try:
         async with app.router.lifespan_context(app):

@@ -40,9 +40,6 @@ class PersistedQueries:
         self._max_entries = max_entries
         self._queries: OrderedDict[str, str] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._queries)
-
     def resolve(self, request: GraphQLRequestData) -> None:
         """Fill in ``request.query`` from its hash, or remember the query under its hash;
         requests without the extension pass unchanged."""

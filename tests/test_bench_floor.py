@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 
 from bench import ablations, floor
 from tests.api import Api, eventually
+from tests.realtime import like, retweet
 
 
 async def test_floor_and_ablations_return_the_feed_json(
@@ -24,10 +25,8 @@ async def test_floor_and_ablations_return_the_feed_json(
     await api.follow(reader, other)
     posted = [await api.post(writer, f"tweet {n} #bench") for n in range(4)]
     await api.post(other, "hello @reader")
-    await api.gql(
-        "mutation($id: ID!) { likeTweet(tweetId: $id) { id } }", {"id": posted[1]["id"]}, reader.token
-    )
-    await api.gql("mutation($id: ID!) { retweet(tweetId: $id) { id } }", {"id": posted[2]["id"]}, other.token)
+    await like(api, reader, posted[1]["id"])
+    await retweet(api, other, posted[2]["id"])
 
     async def delivered() -> bool:  # 6 entries; the retweet shows once, as its original
         return len(await api.whole_feed(reader)) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,6 +29,24 @@ async def ids(collection: EmbeddedCollection, filter: dict[str, Any]) -> set[Any
     return {doc["_id"] for doc in await collection.find(filter).to_list()}
 
 
+@dataclass
+class FilterChecks:
+    count: int = 0
+
+
+def count_filter_checks(monkeypatch: pytest.MonkeyPatch) -> FilterChecks:
+    """From now on, count the documents the engine reads and checks against a filter."""
+    checks = FilterChecks()
+    real = embedded.filter_applies
+
+    def counting(filter: Any, document: Any) -> bool:
+        checks.count += 1
+        return real(filter, document)
+
+    monkeypatch.setattr(embedded, "filter_applies", counting)
+    return checks
+
+
 async def test_lookups_answer_like_a_scan(edges: EmbeddedCollection) -> None:
     await edges.insert_many(
         [{"_id": n, "a": n % 7, "b": n, "tags": [f"t{n % 3}", "all"]} for n in range(1, 200)]
@@ -52,18 +71,10 @@ async def test_a_lookup_reads_only_its_candidates(
     edges: EmbeddedCollection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await edges.insert_many([{"_id": n, "a": n % 100, "b": n} for n in range(1, 2001)])
-    checked = 0
-    real = embedded.filter_applies
-
-    def counting(filter: Any, document: Any) -> bool:
-        nonlocal checked
-        checked += 1
-        return real(filter, document)
-
-    monkeypatch.setattr(embedded, "filter_applies", counting)
+    checked = count_filter_checks(monkeypatch)
     assert len(await ids(edges, {"a": 42})) == 20
     assert await ids(edges, {"_id": {"$in": [1, 2]}}) == {1, 2}
-    assert checked == 22
+    assert checked.count == 22
 
 
 async def test_unique_indexes_still_hold(edges: EmbeddedCollection) -> None:
@@ -97,36 +108,20 @@ async def test_a_leading_match_uses_the_indexes(
     edges: EmbeddedCollection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await edges.insert_many([{"_id": n, "a": n % 10, "b": n} for n in range(1, 1001)])
-    checked = 0
-    real = embedded.filter_applies
-
-    def counting(filter: Any, document: Any) -> bool:
-        nonlocal checked
-        checked += 1
-        return real(filter, document)
-
-    monkeypatch.setattr(embedded, "filter_applies", counting)
+    checked = count_filter_checks(monkeypatch)
     cursor = await edges.aggregate(
         [{"$match": {"a": {"$in": [1, 2]}}}, {"$group": {"_id": "$a", "n": {"$sum": 1}}}]
     )
     assert {row["_id"]: row["n"] for row in await cursor.to_list()} == {1: 100, 2: 100}
-    assert checked == 200
+    assert checked.count == 200
 
 
 async def test_an_update_uses_the_indexes_of_fields_it_does_not_change(
     edges: EmbeddedCollection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await edges.insert_many([{"_id": n, "a": n % 100, "b": n, "hits": 0} for n in range(1, 2001)])
-    checked = 0
-    real = embedded.filter_applies
-
-    def counting(filter: Any, document: Any) -> bool:
-        nonlocal checked
-        checked += 1
-        return real(filter, document)
-
-    monkeypatch.setattr(embedded, "filter_applies", counting)
+    checked = count_filter_checks(monkeypatch)
     # Matching by "a" and the unique (a, b) check afterwards: both through the index.
     await edges.update_one({"a": 7, "b": 7}, {"$inc": {"hits": 1}})
-    assert checked < 100
+    assert checked.count < 100
     assert await ids(edges, {"a": 7, "hits": 1}) == {7}

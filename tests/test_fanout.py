@@ -4,12 +4,14 @@ into continuation jobs, and repeated, it delivers every tweet to every follower 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 
 import orjson
 import pytest
 from arq.worker import FailedJobs
 from redis.asyncio import Redis
 
+from starling.store.monitoring import count_round_trips
 from starling.store.pubsub import Presence
 from starling.store.queue import FANOUT_TWEET, enqueue
 from starling.store.services import Services
@@ -37,25 +39,54 @@ async def holders(h: Harness, followers: list[Account], tweet_id: str) -> list[b
     return [tweet_id in (await h.timeline(follower) or set()) for follower in followers]
 
 
+async def repaired_by_cron(h: Harness) -> None:
+    """Run the worker with its crons until the outbox is empty (the repair only takes tweets
+    older than OUTBOX_REPAIR_AFTER_SECONDS, 1 s in tests)."""
+
+    async def repaired() -> bool:
+        await h.run_worker(crons=True)
+        return await h.fanned_out()
+
+    await eventually(repaired, within=5, interval=0.2)
+
+
+def two_per_batch(redis_url: str, batches_per_job: int) -> AbstractAsyncContextManager[Harness]:
+    """The app with a worker that runs only when the test says (``h.run_worker``), fanning
+    out to two followers per batch."""
+    return started(
+        redis_url, run_worker_in_process=False, fanout_batch_size=2, fanout_batches_per_job=batches_per_job
+    )
+
+
+def after_each_batch(monkeypatch: pytest.MonkeyPatch, then: Callable[[Sequence[int]], None]) -> None:
+    """Call ``then(tweet_ids)`` after each batch the fan-out delivers; it may raise, as a
+    worker dying between two batches would."""
+    real_deliver = fanout.deliver_batch
+
+    async def delivered(
+        services: Services, followers: Sequence[int], tweet_ids: Sequence[int], **options: bool
+    ) -> None:
+        await real_deliver(services, followers, tweet_ids, **options)
+        then(tweet_ids)
+
+    monkeypatch.setattr(fanout, "deliver_batch", delivered)
+
+
 async def test_a_fanout_killed_after_its_first_batch_is_retried_and_delivers_exactly_once(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with started(
-        redis_url, run_worker_in_process=False, fanout_batch_size=2, fanout_batches_per_job=10
-    ) as h:
+    async with two_per_batch(redis_url, batches_per_job=10) as h:
         author = await h.api.sign_up("author")
         followers = await audience(h, author, 5)
         delivered_batches = 0
-        real_deliver = fanout.deliver_batch
 
-        async def dies_after_first_batch(services: Services, batch: Sequence[int], *args, **kwargs) -> None:
+        def dies_after_first_batch(tweet_ids: Sequence[int]) -> None:
             nonlocal delivered_batches
-            await real_deliver(services, batch, *args, **kwargs)
             delivered_batches += 1
             if delivered_batches == 1:
                 raise WorkerKilled("killed after the first batch")
 
-        monkeypatch.setattr(fanout, "deliver_batch", dies_after_first_batch)
+        after_each_batch(monkeypatch, dies_after_first_batch)
         tweet = (await h.api.post(author, "survives a dying worker"))["id"]
         with pytest.raises(FailedJobs):
             await h.run_worker()
@@ -64,11 +95,7 @@ async def test_a_fanout_killed_after_its_first_batch_is_retried_and_delivers_exa
 
         # The outbox repair (an arq cron) runs the job again from the start once the tweet is
         # older than OUTBOX_REPAIR_AFTER_SECONDS; the first batch is delivered again.
-        async def repaired() -> bool:
-            await h.run_worker(crons=True)
-            return await h.fanned_out()
-
-        await eventually(repaired, within=5, interval=0.2)
+        await repaired_by_cron(h)
         assert delivered_batches == 1 + 3
         key_of = h.services.keys.home_timeline
         for follower in followers:
@@ -81,20 +108,14 @@ async def test_a_fanout_killed_after_its_first_batch_is_retried_and_delivers_exa
 async def test_a_large_fanout_is_split_so_other_authors_are_not_stuck_behind_it(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with started(
-        redis_url, run_worker_in_process=False, fanout_batch_size=2, fanout_batches_per_job=1
-    ) as h:
+    async with two_per_batch(redis_url, batches_per_job=1) as h:
         big, small = await h.api.sign_up("big"), await h.api.sign_up("small")
         big_followers = await audience(h, big, 5)
         small_followers = await audience(h, small, 1)
         batches: list[str] = []
-        real_deliver = fanout.deliver_batch
-
-        async def recorded(services: Services, batch: Sequence[int], tweet_ids: Sequence[int], **kw) -> None:
-            batches.append("big" if tweet_ids == [int(big_tweet)] else "small")
-            await real_deliver(services, batch, tweet_ids, **kw)
-
-        monkeypatch.setattr(fanout, "deliver_batch", recorded)
+        after_each_batch(
+            monkeypatch, lambda tweet_ids: batches.append("big" if tweet_ids == [int(big_tweet)] else "small")
+        )
         big_tweet = (await h.api.post(big, "to five, two at a time"))["id"]
         small_tweet = (await h.api.post(small, "to one"))["id"]
         worker = await h.run_worker(max_jobs=1)  # one job at a time: the queue's order shows
@@ -120,6 +141,20 @@ async def test_a_repeated_fanout_adds_nothing_twice(redis_url: str) -> None:
         ]
         for follower in followers:
             assert await h.api.whole_feed(follower) == [tweet]
+
+
+async def test_a_fanout_batch_costs_one_redis_round_trip(redis_url: str) -> None:
+    """Timelines written and online followers told in one pipeline, with no script-cache
+    check before it (``store.redis.queue_script``)."""
+    async with started(redis_url, run_worker_in_process=False) as h:
+        author = await h.api.sign_up("author")
+        followers = await audience(h, author, 3)
+        tweet = (await h.api.post(author, "one round trip per batch"))["id"]
+        follower_ids = [int(follower.id) for follower in followers]
+        with count_round_trips() as trips:
+            await fanout.deliver_batch(h.services, follower_ids, [int(tweet)], announce=True)
+        assert (trips.mongo, trips.redis) == (0, 1)
+        assert await holders(h, followers, tweet) == [True, True, True]
 
 
 async def heard_while(redis: Redis, channels: list[str], action: Callable[[], Awaitable[object]]) -> list:

@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from starling.config import Settings
@@ -139,7 +138,7 @@ async def test_counts_lost_with_redis_are_recounted_and_mongodb_repaired(redis_u
     """Redis loses everything between the likes and the flush: readers get the count
     recounted from the likes collection, and the next flush repairs MongoDB's field."""
     async with started(redis_url, run_worker_in_process=False) as h:
-        api, services, settings = h.api, h.services, h.settings
+        api, services = h.api, h.services
         author = await api.sign_up("author")
         tweet = await api.post(author, "a like magnet")
         fans = [await api.sign_up(f"fan{n}") for n in range(3)]
@@ -147,17 +146,16 @@ async def test_counts_lost_with_redis_are_recounted_and_mongodb_repaired(redis_u
             await like(api, fan, tweet["id"])
         assert (await tweet_of(api, tweet["id"]))["likeCount"] == 3
 
-        async with aioredis.from_url(redis_url) as admin:
-            await admin.flushdb()  # Redis lost: counters and their pending deltas with it
+        await services.redis.flushdb()  # Redis lost: counters and their pending deltas with it
         assert await stored_like_count(services, tweet["id"]) == 0
         assert (await tweet_of(api, tweet["id"]))["likeCount"] == 3  # recounted
 
         await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-loss")
-        await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
+        await h.run_worker()
         assert await stored_like_count(services, tweet["id"]) == 3
         await unlike(api, fans[0], tweet["id"])
         await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-unlike")
-        await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
+        await h.run_worker()
         assert await stored_like_count(services, tweet["id"]) == 2
         assert (await tweet_of(api, tweet["id"]))["likeCount"] == 2
 
@@ -176,7 +174,7 @@ async def test_the_flush_job_writes_a_batch_of_likes_with_one_bulk_write(redis_u
         await like(api, fans[0], tweets[5]["id"])
         await unlike(api, fans[0], tweets[5]["id"])
         # Run what posting queued (fan-out) first, so the measured worker runs the flush only.
-        await build_worker(services, settings, burst=True, cron_jobs=[]).run_check()
+        await h.run_worker()
 
         await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-under-test")
         worker = build_worker(services, settings, burst=True, cron_jobs=[])

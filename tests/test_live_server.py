@@ -9,26 +9,20 @@ from __future__ import annotations
 
 import contextlib
 
-import httpx
-
-from starling.app import create_app
 from starling.config import Settings
 from starling.store.mongo import connect_mongo
 from starling.store.services import Services
 from starling.workers.settings import build_worker
-from tests.api import Api, eventually
+from tests.api import eventually
 from tests.conftest import make_settings
-from tests.live import live_server
+from tests.realtime import serve_live
 
 
 async def test_tweet_posted_over_http_reaches_follower_through_the_worker(redis_url: str) -> None:
     settings: Settings = make_settings(redis_url, run_worker_in_process=False)
     mongo = connect_mongo(settings)
-    app = create_app(settings, mongo=mongo)
     async with contextlib.AsyncExitStack() as stack:
-        base_url = await stack.enter_async_context(live_server(app))
-        http = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url))
-        api = Api(http)
+        api = (await stack.enter_async_context(serve_live(settings, mongo))).api
         author, follower = await api.sign_up("author"), await api.sign_up("follower")
         await api.follow(follower, author)
         await api.feed_page(follower)  # the follower has an active (built) timeline

@@ -8,28 +8,8 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from starling.store.queue import FANOUT_TWEET
-from tests.api import Account, eventually
-from tests.harness import Harness, started
-
-
-async def readers_of(h: Harness, author: Account, size: int) -> list[Account]:
-    followers = [await h.api.sign_up(f"reader{n}") for n in range(size)]
-    for follower in followers:
-        await h.api.follow(follower, author)
-        await h.api.feed_page(follower)  # built timelines: a lost fan-out would show
-    await h.run_worker()
-    return followers
-
-
-async def repaired_by_cron(h: Harness) -> None:
-    """Run the worker with its crons until the outbox is empty (the repair only takes tweets
-    older than OUTBOX_REPAIR_AFTER_SECONDS, 1 s in tests)."""
-
-    async def repaired() -> bool:
-        await h.run_worker(crons=True)
-        return await h.fanned_out()
-
-    await eventually(repaired, within=5, interval=0.2)
+from tests.harness import started
+from tests.test_fanout import audience, repaired_by_cron
 
 
 async def test_a_tweet_whose_enqueue_failed_is_delivered_by_the_repair_job(
@@ -37,7 +17,7 @@ async def test_a_tweet_whose_enqueue_failed_is_delivered_by_the_repair_job(
 ) -> None:
     async with started(redis_url, run_worker_in_process=False) as h:
         author = await h.api.sign_up("author")
-        followers = await readers_of(h, author, 3)
+        followers = await audience(h, author, 3)
 
         async def redis_down(*args: Any, **kwargs: Any) -> None:
             raise RedisConnectionError("Redis is briefly down")
@@ -64,7 +44,7 @@ async def test_a_fanout_job_lost_from_the_queue_is_delivered_by_the_repair_job(r
     in Redis, only the marker on the tweet."""
     async with started(redis_url, run_worker_in_process=False) as h:
         author = await h.api.sign_up("author")
-        followers = await readers_of(h, author, 2)
+        followers = await audience(h, author, 2)
         tweet = (await h.api.post(author, "its job vanishes"))["id"]
         queued = await h.services.queue.queued_jobs()
         assert [job.function for job in queued] == [FANOUT_TWEET]

@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 
-from starling.app import create_app
 from tests.api import Api
-from tests.conftest import make_settings, running
+from tests.harness import started
 
 QUERY = "query Me { viewer { handle } }"
 OTHER = "query Them($h: String!) { user(handle: $h) { handle } }"
@@ -69,12 +68,8 @@ async def test_only_version_1_is_spoken(client: httpx.AsyncClient) -> None:
 
 async def test_the_store_is_bounded_and_can_be_turned_off(redis_url: str) -> None:
     for size, expected in ((1, "PERSISTED_QUERY_NOT_FOUND"), (0, "PERSISTED_QUERY_NOT_SUPPORTED")):
-        app = create_app(make_settings(redis_url, persisted_queries_max=size))
-        async with running(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://starling.test") as http:
-                for query in (QUERY, OTHER):  # OTHER pushes QUERY out of a store of one
-                    await send(
-                        http, {"query": query, "variables": {"h": "x"}, "extensions": persisted(query)}
-                    )
-                assert codes(await send(http, {"extensions": persisted(QUERY)})) == [expected]
+        async with started(redis_url, persisted_queries_max=size) as harness:
+            http = harness.api.http
+            for query in (QUERY, OTHER):  # OTHER pushes QUERY out of a store of one
+                await send(http, {"query": query, "variables": {"h": "x"}, "extensions": persisted(query)})
+            assert codes(await send(http, {"extensions": persisted(QUERY)})) == [expected]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from starlette.applications import Starlette
 
 from starling.store.monitoring import RoundTrips, count_round_trips
 from tests.api import Account, Api, eventually
+from tests.realtime import comment, like, retweet
 
 PAGE_SIZES = (10, 20, 50, 100)
 
@@ -47,15 +47,18 @@ async def measure(api: Api, reader: Account, query: str, first: int) -> RoundTri
     return trips
 
 
-@pytest.mark.parametrize("query", [BASIC_FEED], ids=["basic"])
-async def test_feed_round_trips_do_not_grow_with_page_size(api: Api, query: str) -> None:
-    reader = await busy_reader(api)
-    counts = {first: await measure(api, reader, query, first) for first in PAGE_SIZES}
+def assert_constant(counts: dict[int, RoundTrips]) -> None:
     mongo = {first: trips.mongo for first, trips in counts.items()}
     redis = {first: trips.redis for first, trips in counts.items()}
     print(f"round trips per page: mongo={mongo} redis={redis}")
     assert len(set(mongo.values())) == 1, mongo
     assert len(set(redis.values())) == 1, redis
+
+
+async def test_feed_round_trips_do_not_grow_with_page_size(api: Api) -> None:
+    reader = await busy_reader(api)
+    counts = {first: await measure(api, reader, BASIC_FEED, first) for first in PAGE_SIZES}
+    assert_constant(counts)
     # Sanity: the page really hit the datastores (auth, timeline, hydration).
     assert counts[10].redis >= 2
 
@@ -83,10 +86,7 @@ async def engaged_reader(api: Api) -> Account:
     for n in range(15):
         await api.post(writers[n % 3], f"fresh {n}")
         shared = await api.post(outsider, f"from afar {n}")
-        retweeter = reader if n % 3 == 0 else writers[n % 3]
-        await api.gql(
-            "mutation($id: ID!) { retweet(tweetId: $id) { id } }", {"id": shared["id"]}, retweeter.token
-        )
+        await retweet(api, reader if n % 3 == 0 else writers[n % 3], shared["id"])
 
     async def delivered() -> bool:
         return len(await api.whole_feed(reader, page_size=100)) == 150
@@ -95,19 +95,11 @@ async def engaged_reader(api: Api) -> Account:
     feed = await api.whole_feed(reader, page_size=100)
     for position, tweet_id in enumerate(feed):
         if position % 3 == 0:
-            await api.gql(
-                "mutation($id: ID!) { likeTweet(tweetId: $id) { id } }", {"id": tweet_id}, reader.token
-            )
+            await like(api, reader, tweet_id)
         if position % 4 == 0:
-            await api.gql(
-                "mutation($id: ID!) { likeTweet(tweetId: $id) { id } }", {"id": tweet_id}, writers[0].token
-            )
+            await like(api, writers[0], tweet_id)
         if position % 5 == 0:
-            await api.gql(
-                "mutation($id: ID!, $t: String!) { addComment(tweetId: $id, text: $t) { id } }",
-                {"id": tweet_id, "t": f"comment on {position}"},
-                writers[1].token,
-            )
+            await comment(api, writers[1], tweet_id, f"comment on {position}")
     return reader
 
 
@@ -116,14 +108,6 @@ async def drop_counters(app: Starlette) -> None:
     services = app.state.services
     keys = [key async for key in services.redis.scan_iter(match=services.keys.counts(0)[:-1] + "[0-9]*")]
     await services.redis.delete(*keys)
-
-
-def assert_constant(counts: dict[int, RoundTrips]) -> None:
-    mongo = {first: trips.mongo for first, trips in counts.items()}
-    redis = {first: trips.redis for first, trips in counts.items()}
-    print(f"round trips per page: mongo={mongo} redis={redis}")
-    assert len(set(mongo.values())) == 1, mongo
-    assert len(set(redis.values())) == 1, redis
 
 
 async def test_engagement_fields_cost_constant_round_trips(api: Api, app: Starlette) -> None:

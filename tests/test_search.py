@@ -6,18 +6,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 
-from starling.app import create_app
 from starling.config import Settings
 from starling.resolvers.search import prefix_range
 from starling.resolvers.text import search_terms, words_in
 from starling.resolvers.tweets import new_tweet_document
 from starling.store.ids import lowest_id_at
 from tests.api import PASSWORD, Account, Api
-from tests.conftest import make_settings, running
+from tests.conftest import make_settings
+from tests.harness import started
 
 SEARCH = """
 query($q: String!, $first: Int, $after: String) {
@@ -240,11 +239,8 @@ async def test_bad_trend_limits_are_bad_user_input(api: Api, limit: int) -> None
 
 @pytest.fixture
 async def cached_api(redis_url: str) -> AsyncIterator[Api]:
-    settings = make_settings(redis_url, trends_cache_seconds=60)
-    async with running(create_app(settings)) as app:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://starling.test") as http:
-            yield Api(http)
+    async with started(redis_url, trends_cache_seconds=60) as h:
+        yield h.api
 
 
 async def test_trends_are_cached_for_their_lifetime(cached_api: Api) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from starling.config import Settings
@@ -120,9 +121,16 @@ async def update_profile(ctx: RequestContext, display_name: str | None, bio: str
     if bio is not None:
         changes["bio"] = clean_profile_field(bio, BIO_MAX, "Bio")
     users = ctx.services.db.users
+    public = {"password_hash": 0}
     if changes:
-        await users.update_one({"_id": viewer.user_id}, {"$set": changes})
-    user = await users.find_one({"_id": viewer.user_id}, {"password_hash": 0})
+        user = await users.find_one_and_update(
+            {"_id": viewer.user_id},
+            {"$set": changes},
+            projection=public,
+            return_document=ReturnDocument.AFTER,
+        )
+    else:
+        user = await users.find_one({"_id": viewer.user_id}, public)
     if user is None:
         raise Unauthenticated("Your account no longer exists.")
     return user

@@ -34,6 +34,7 @@ from redis.asyncio.client import Pipeline
 
 from starling.config import Settings
 from starling.store.queue import BACKFILL_AUTHOR, enqueue
+from starling.store.redis import queue_script
 from starling.store.services import Services
 
 # KEYS[1] merged_authors, KEYS[2] celebrity_epoch; ARGV[1] author; ARGV[2] "1" join / "0" leave.
@@ -71,10 +72,10 @@ async def celebrities_among(services: Services, user_ids: Sequence[int]) -> set[
 
 
 def _set_merged(services: Services, pipe: Pipeline, author_id: int, merged: bool) -> None:
-    script = services.redis.register_script(_SET_MERGED)
-    pipe.scripts.add(script)  # loaded on execute if the server lost it
     keys = services.keys
-    pipe.evalsha(script.sha, 2, keys.merged_authors(), keys.celebrity_epoch(), author_id, 1 if merged else 0)
+    queue_script(
+        pipe, _SET_MERGED, [keys.merged_authors(), keys.celebrity_epoch()], [author_id, 1 if merged else 0]
+    )
 
 
 def queue_status_check(services: Services, pipe: Pipeline, author_id: int, celebrity: bool) -> None:

@@ -131,20 +131,32 @@ async def feed_ids(services: Services, reader_id: int, before: int | None, count
         timelines.queue_touch(pipe, key)
         celebrities.queue_read_followed(services, pipe, reader_id)
         page, sentinel, _, followed_raw, epoch = await pipe.execute()
-    followed = celebrities.decode_followed(followed_raw, epoch)
     own = decode_members(page)[0]
-    if not is_built(sentinel) or followed is None:
-        # A source is lost: one look at the follow graph serves both rebuilds.
+    graph: FollowGraph | None = None
+    if not is_built(sentinel):
         graph = await follow_graph(services, reader_id)
-        if not is_built(sentinel):
-            own = _page_of(await rebuild_timeline(services, reader_id, graph), before, count)
-        if followed is None:
-            followed = await celebrities.rebuild_followed(
-                services, reader_id, graph.followees, graph.celebrities, epoch
-            )
+        own = _page_of(await rebuild_timeline(services, reader_id, graph), before, count)
+    followed = await followed_or_rebuilt(services, reader_id, followed_raw, epoch, graph)
     if not followed:
         return own
     return merge_newest_first([own, *await _author_pages(services, followed, before, count)], count)
+
+
+async def followed_or_rebuilt(
+    services: Services,
+    reader_id: int,
+    members: Iterable[bytes],
+    epoch: bytes | None,
+    graph: FollowGraph | None = None,
+) -> list[int]:
+    """The authors the reader merges, from the replies of ``celebrities.queue_read_followed``;
+    a stale or lost set is rebuilt (``graph``: the follow graph, when the caller has read it
+    already, so that one look at it serves a timeline rebuild too)."""
+    followed = celebrities.decode_followed(members, epoch)
+    if followed is not None:
+        return followed
+    graph = graph or await follow_graph(services, reader_id)
+    return await celebrities.rebuild_followed(services, reader_id, graph.followees, graph.celebrities, epoch)
 
 
 async def _author_pages(
@@ -172,11 +184,6 @@ async def _author_pages(
 async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[Doc]:
     """Tweets for up to ``first + 1`` IDs in one loader batch; deleted ones drop out, and so
     do retweets of deleted tweets and repeats (``resolvers.retweets``: de-duplication)."""
-    docs = await (await ctx.loaders()).tweets.load_many(ids[:first])
-    rows = [(tid, doc) for tid, doc in zip(ids, docs, strict=False) if doc is not None]
-    page = Page(
-        items=[doc for _, doc in rows],
-        positions=[tid for tid, _ in rows],
-        has_next_page=len(ids) > first,
-    )
-    return await drop_hidden_retweets(ctx, page, collapse=True)
+    page = Page.from_rows([(tid, tid) for tid in ids], first)
+    docs = await (await ctx.loaders()).tweets.load_many(page.items)
+    return await drop_hidden_retweets(ctx, page.hydrated(docs), collapse=True)

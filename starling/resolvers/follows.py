@@ -20,6 +20,8 @@ from starling.store.services import Services
 
 Doc = dict[str, Any]
 
+_PUBLIC = {"password_hash": 0}
+
 
 async def _target(ctx: RequestContext, user_id: str, viewer_id: int) -> Doc:
     try:
@@ -28,15 +30,9 @@ async def _target(ctx: RequestContext, user_id: str, viewer_id: int) -> Doc:
         raise BadUserInput(f"{user_id!r} is not a user ID.") from None
     if target_id == viewer_id:
         raise BadUserInput("You cannot follow yourself.")
-    user = await ctx.services.db.users.find_one({"_id": target_id}, {"_id": 1})
+    user = await ctx.services.db.users.find_one({"_id": target_id}, _PUBLIC)
     if user is None:
         raise NotFound(f"No user {user_id}.")
-    return user
-
-
-async def _fresh_user(services: Services, user_id: int) -> Doc:
-    user = await services.db.users.find_one({"_id": user_id}, {"password_hash": 0})
-    assert user is not None
     return user
 
 
@@ -93,8 +89,9 @@ async def follow(ctx: RequestContext, user_id: str) -> Doc:
     try:
         await services.db.follows.insert_one(edge)
     except DuplicateKeyError:
-        return await _fresh_user(services, target["_id"])  # already following: idempotent
-    followers = await _adjust_counts(services, viewer.user_id, target["_id"], 1)
+        return target  # already following: idempotent
+    followee = await _adjust_counts(services, viewer.user_id, target["_id"], 1)
+    followers = followee["followers_count"]
     celebrity = celebrities.is_celebrity(services.settings, followers)
     merged = await best_effort(
         "follow merge",
@@ -105,7 +102,7 @@ async def follow(ctx: RequestContext, user_id: str) -> Doc:
     await _note_crossing(services, target["_id"], followers, 1)
     # Best effort, by the worker; once per (follower, followee) ever (resolvers.notifications).
     await request_notification(services, NotificationKind.FOLLOW, viewer.user_id, user_id=target["_id"])
-    return await _fresh_user(services, target["_id"])
+    return followee
 
 
 async def unfollow(ctx: RequestContext, user_id: str) -> Doc:
@@ -115,29 +112,31 @@ async def unfollow(ctx: RequestContext, user_id: str) -> Doc:
     result = await services.db.follows.delete_one(
         {"follower_id": viewer.user_id, "followee_id": target["_id"]}
     )
-    if result.deleted_count:
-        followers = await _adjust_counts(services, viewer.user_id, target["_id"], -1)
-        removed = await best_effort(
-            "unfollow purge",
-            _change_timeline(services, viewer.user_id, target["_id"], add=False),
-        )
-        if removed is None:
-            await _invalidate_timeline(services, viewer.user_id)
-        await _note_crossing(services, target["_id"], followers, -1)
-    return await _fresh_user(services, target["_id"])
+    if not result.deleted_count:
+        return target  # not following: idempotent
+    followee = await _adjust_counts(services, viewer.user_id, target["_id"], -1)
+    removed = await best_effort(
+        "unfollow purge", _change_timeline(services, viewer.user_id, target["_id"], add=False)
+    )
+    if removed is None:
+        await _invalidate_timeline(services, viewer.user_id)
+    await _note_crossing(services, target["_id"], followee["followers_count"], -1)
+    return followee
 
 
-async def _adjust_counts(services: Services, follower_id: int, followee_id: int, delta: int) -> int:
-    """Move both counts; returns the followee's new ``followers_count`` (an atomic ``$inc``,
-    so of concurrent follows exactly one sees the count cross the celebrity threshold)."""
+async def _adjust_counts(services: Services, follower_id: int, followee_id: int, delta: int) -> Doc:
+    """Move both counts; returns the followee with their new ``followers_count`` (an atomic
+    ``$inc``, so of concurrent follows exactly one sees the count cross the celebrity
+    threshold), which is also what the mutation returns."""
     await services.db.users.update_one({"_id": follower_id}, {"$inc": {"following_count": delta}})
     followee = await services.db.users.find_one_and_update(
         {"_id": followee_id},
         {"$inc": {"followers_count": delta}},
-        projection={"followers_count": 1},
+        projection=_PUBLIC,
         return_document=ReturnDocument.AFTER,
     )
-    return followee["followers_count"] if followee else 0
+    assert followee is not None  # users are never deleted
+    return followee
 
 
 async def _note_crossing(services: Services, followee_id: int, followers: int, delta: int) -> None:

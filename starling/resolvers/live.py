@@ -31,7 +31,7 @@ from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import RateLimited
-from starling.resolvers.feed import follow_graph
+from starling.resolvers.feed import followed_or_rebuilt
 from starling.resolvers.notifications import notification_from_event
 from starling.store.pubsub import Event, SubscriberDropped
 from starling.store.services import Services
@@ -65,13 +65,7 @@ async def merged_followees(services: Services, reader_id: int) -> list[int]:
     async with services.redis.pipeline(transaction=False) as pipe:
         celebrities.queue_read_followed(services, pipe, reader_id)
         members, epoch = await pipe.execute()
-    merged = celebrities.decode_followed(members, epoch)
-    if merged is None:
-        graph = await follow_graph(services, reader_id)
-        merged = await celebrities.rebuild_followed(
-            services, reader_id, graph.followees, graph.celebrities, epoch
-        )
-    return merged
+    return await followed_or_rebuilt(services, reader_id, members, epoch)
 
 
 async def home_feed(ctx: RequestContext) -> Stream:

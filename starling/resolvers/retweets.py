@@ -104,17 +104,13 @@ async def drop_hidden_retweets(ctx: RequestContext, page: Page[Doc], *, collapse
     originals = await (await ctx.loaders()).tweets.load_many(original_ids)
     live = {doc["_id"] for doc in originals if doc is not None}
     shown: set[int] = set()
-    kept: list[tuple[int, Doc]] = []
+    visible: list[Doc | None] = []  # None: hidden
     # Oldest first: the entry that reached the feed first is kept, later retweets repeat it.
-    for position, doc in reversed(list(zip(page.positions, page.items, strict=True))):
+    for doc in reversed(page.items):
         subject = doc.get("retweet_of", doc["_id"])
-        if subject != doc["_id"] and (subject not in live or (collapse and subject in shown)):
-            continue
-        shown.add(subject)
-        kept.append((position, doc))
-    kept.reverse()
-    return Page(
-        items=[doc for _, doc in kept],
-        positions=[position for position, _ in kept],
-        has_next_page=page.has_next_page,
-    )
+        hidden = subject != doc["_id"] and (subject not in live or (collapse and subject in shown))
+        if not hidden:
+            shown.add(subject)
+        visible.append(None if hidden else doc)
+    visible.reverse()
+    return page.hydrated(visible)

@@ -65,7 +65,7 @@ async def _deliver_now(services: Services, doc: Doc) -> None:
         services.timelines.add_author_tweet(pipe, keys.author_tweets(author_id), doc["_id"])
         queue_post_events(pipe, keys, author_id, doc["_id"])
         await pipe.execute()
-    await enqueue(services.queue, FANOUT_TWEET, doc["_id"], 0, job_id=f"fanout:{doc['_id']}")
+    await enqueue_fanout(services, doc["_id"])
 
 
 def new_tweet_document(services: Services, author_id: int, text: str, mention_ids: list[int]) -> Doc:
@@ -111,6 +111,11 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
         # job later (the original carries the ``retweets_pending`` marker until it is done).
         await best_effort(f"retraction of the retweets of {tid}", enqueue_retweet_cascade(services, tid))
     return True
+
+
+async def enqueue_fanout(services: Services, tweet_id: int) -> bool:
+    """Enqueue a tweet's fan-out from its first follower; False when one is pending."""
+    return await enqueue(services.queue, FANOUT_TWEET, tweet_id, 0, job_id=f"{FANOUT_TWEET}:{tweet_id}")
 
 
 async def enqueue_retweet_cascade(services: Services, original_id: int) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from starling.resolvers import activity, notifications
-from starling.schema.types import Comment, Info, Tweet, User, load_user
+from starling.schema.types import Comment, Info, Tweet, User, load_tweet, load_user
 
 Doc = dict[str, Any]
 
@@ -53,10 +53,7 @@ class Notification:
 
     @strawberry.field(description="The tweet concerned; null for FOLLOW, or when it was deleted.")
     async def tweet(self, info: Info) -> Tweet | None:
-        if self.tweet_id is None:
-            return None
-        doc = await (await info.context.loaders()).tweets.load(self.tweet_id)
-        return Tweet.from_doc(doc) if doc else None
+        return await load_tweet(info, self.tweet_id)
 
     @strawberry.field(description="The comment, for COMMENT and a MENTION in a comment; null once deleted.")
     async def comment(self, info: Info) -> Comment | None:

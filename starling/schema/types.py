@@ -81,7 +81,7 @@ class User:
     ) -> Connection[Tweet]:
         page = await tweets.user_tweets(info.context, self._id, first, after)
         page = await retweets.drop_hidden_retweets(info.context, page, collapse=False)
-        return connection_of(page, Tweet.from_doc)
+        return await tweet_connection(info, page)
 
     @strawberry.field(description="Who follows them, newest first.")
     async def followers(
@@ -196,10 +196,7 @@ class Tweet:
 
     @strawberry.field(description="The tweet retweeted, on a retweet (whose text is the original's).")
     async def retweet_of(self, info: Info) -> Tweet | None:
-        if self.retweet_of_id is None:
-            return None
-        doc = await (await info.context.loaders()).tweets.load(self.retweet_of_id)
-        return Tweet.from_doc(doc) if doc else None
+        return await load_tweet(info, self.retweet_of_id)
 
     @strawberry.field(graphql_type=int, description="Likes; on a retweet, the original's.")
     def like_count(self, info: Info) -> int | Awaitable[int]:
@@ -246,6 +243,14 @@ class Tweet:
     ) -> Connection[User]:
         page = await likes.liked_by(info.context, self._engaged_id, first, after)
         return connection_of(page, User.from_doc)
+
+
+async def load_tweet(info: Info, tweet_id: int | None) -> Tweet | None:
+    """The tweet, or None when there is no ID or the tweet is gone."""
+    if tweet_id is None:
+        return None
+    doc = await (await info.context.loaders()).tweets.load(tweet_id)
+    return Tweet.from_doc(doc) if doc else None
 
 
 # The loader each tweet field reads, for the fields a page prefetches.
@@ -307,10 +312,10 @@ class Comment:
 
     @strawberry.field(description="The tweet commented on.")
     async def tweet(self, info: Info) -> Tweet:
-        doc = await (await info.context.loaders()).tweets.load(self.tweet_id)
-        if doc is None:
+        tweet = await load_tweet(info, self.tweet_id)
+        if tweet is None:
             raise NotFound("The tweet of this comment was deleted.")
-        return Tweet.from_doc(doc)
+        return tweet
 
     @strawberry.field
     async def author(self, info: Info) -> User:

@@ -52,6 +52,7 @@ from typing import Any
 from pymongo import UpdateOne
 from redis.exceptions import LockError
 
+from starling.store.redis import queue_script
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,6 @@ class Counters:
         self._keys = services.keys
         self._settings = services.settings
         self._end_change = services.redis.register_script(_END_CHANGE)
-        self._store_recount = services.redis.register_script(_STORE_RECOUNT)
         self._drain = services.redis.register_script(_DRAIN)
         self._finish = services.redis.register_script(_FINISH)
 
@@ -291,25 +291,22 @@ class Counters:
         keys = self._keys
         ttl = self._settings.counter_ttl_seconds
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.scripts.add(self._store_recount)
             for tweet_id, seen in writers_seen.items():
                 doc = stored.get(tweet_id)
                 triples: list[Any] = []
                 for kind in KINDS:
                     stored_value = "" if doc is None else doc.get(kind.stored_field, 0)
                     triples += [kind.value, getattr(counted[tweet_id], kind.value), stored_value]
-                pipe.evalsha(
-                    self._store_recount.sha,
-                    4,
-                    keys.counts(tweet_id),
-                    keys.count_writers(tweet_id),
-                    keys.count_deltas(),
-                    keys.count_flush_state(),
-                    tweet_id,
-                    seen,
-                    flush_seen,
-                    ttl,
-                    *triples,
+                queue_script(
+                    pipe,
+                    _STORE_RECOUNT,
+                    [
+                        keys.counts(tweet_id),
+                        keys.count_writers(tweet_id),
+                        keys.count_deltas(),
+                        keys.count_flush_state(),
+                    ],
+                    [tweet_id, seen, flush_seen, ttl, *triples],
                 )
             await pipe.execute()
 

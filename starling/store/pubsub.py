@@ -41,6 +41,7 @@ from redis.asyncio.client import Pipeline, PubSub
 from redis.exceptions import RedisError
 
 from starling.store.keys import Keys
+from starling.store.redis import queue_script
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,10 @@ def queue_live_feed_events(
     presence costs no round trip, and offline followers cost no ``PUBLISH``."""
     if not user_ids or not tweet_ids:
         return
-    script = pipe.register_script(_PUBLISH_TO_PRESENT)
-    pipe.scripts.add(script)  # loaded by the pipeline if the server lost it
     users = ",".join(str(user_id) for user_id in user_ids)
     events = [tweet_event(tweet_id) for tweet_id in tweet_ids]
-    pipe.evalsha(script.sha, 1, keys.feed_presence(), keys.feed_events_prefix(), users, *events)
+    args = [keys.feed_events_prefix(), users, *events]
+    queue_script(pipe, _PUBLISH_TO_PRESENT, [keys.feed_presence()], args)
 
 
 def queue_feed_events(pipe: Pipeline, keys: Keys, user_ids: Iterable[int], tweet_id: int) -> None:
@@ -167,8 +167,9 @@ class Presence:
 
     A user is marked present when a subscription starts, and while this process holds anyone
     a task renews every local holder every ``ttl / RENEWALS_PER_TTL`` seconds (one command
-    per ``NAMES_PER_COMMAND`` users), so the entry of a process that died, or lost Redis,
-    expires by itself within the TTL; every write also prunes expired entries.
+    per ``NAMES_PER_COMMAND`` users, all in one pipeline), so the entry of a process that
+    died, or lost Redis, expires by itself within the TTL; every write also prunes expired
+    entries.
 
     Nothing is removed when a subscription ends: another process may still hold one for the
     same user, which only its own renewals know, so the entry is left to expire. The cost of
@@ -182,7 +183,7 @@ class Presence:
         self.key = key
         self._ttl = ttl_seconds
         self._held: dict[int, int] = {}  # user ID -> local subscriptions holding it
-        self._mark = redis.register_script(_MARK_PRESENT)
+        self._redis = redis
         self._renewer: asyncio.Task[None] | None = None
 
     @property
@@ -215,8 +216,12 @@ class Presence:
         await self._write(list(self._held))
 
     async def _write(self, user_ids: list[int]) -> None:
-        for chunk in _chunks(user_ids):
-            await self._mark(keys=[self.key], args=[self._ttl, *chunk])
+        if not user_ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip however many
+            for chunk in _chunks(user_ids):
+                queue_script(pipe, _MARK_PRESENT, [self.key], [self._ttl, *chunk])
+            await pipe.execute()
 
     def _start_renewing(self) -> None:
         if self._renewer is None or self._renewer.done():

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq import ArqRedis
-from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from starling.config import Settings
@@ -70,7 +69,3 @@ class Services:
         await self.redis.aclose()
         if close_mongo:
             await self.mongo.close()
-
-
-def arq_redis_settings(redis_url: str) -> RedisSettings:
-    return RedisSettings.from_dsn(redis_url)

@@ -20,6 +20,7 @@ from redis.asyncio.client import Pipeline
 
 from starling.store.ids import to_member
 from starling.store.keys import TIMELINE_SENTINEL, Keys
+from starling.store.redis import queue_script
 
 # KEYS: pairs of (list, its rebuild lock); ARGV[1] length cap; ARGV[2..] members. Adds to
 # each list that is built or being rebuilt, then trims its oldest entries while keeping the
@@ -47,7 +48,6 @@ class Timelines:
         self._timeline_max = timeline_max
         self._author_max = author_max
         self._ttl = ttl_seconds
-        self._add_if_built = redis.register_script(_ADD_IF_BUILT)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -67,9 +67,7 @@ class Timelines:
         if not script_keys or not tweet_ids:
             return
         members = [to_member(tweet_id) for tweet_id in tweet_ids]
-        # Registering the script on the pipeline makes redis-py load it if the server lost it.
-        pipe.scripts.add(self._add_if_built)
-        pipe.evalsha(self._add_if_built.sha, len(script_keys), *script_keys, cap, *members)
+        queue_script(pipe, _ADD_IF_BUILT, script_keys, [cap, *members])
 
     def remove_from_timelines(
         self, pipe: Pipeline, timeline_keys: Iterable[str], tweet_ids: Sequence[int]

@@ -10,10 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 from starling.resolvers.tokens import restore_revocations
-from starling.resolvers.tweets import enqueue_retweet_cascade
+from starling.resolvers.tweets import enqueue_fanout, enqueue_retweet_cascade
 from starling.store.documents import utcnow
 from starling.store.ids import lowest_id_at
-from starling.store.queue import FANOUT_TWEET, enqueue
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
@@ -31,11 +30,10 @@ async def repair_outbox(ctx: dict[str, Any]) -> int:
     services: Services = ctx["services"]
     cutoff_ms = int(time.time() * 1000) - services.settings.outbox_repair_after_seconds * 1000
 
-    async def fan_out(tweet_id: int) -> bool:
-        return await enqueue(services.queue, FANOUT_TWEET, tweet_id, 0, job_id=f"fanout:{tweet_id}")
-
     stale = {"fanout_pending": True, "_id": {"$lt": lowest_id_at(cutoff_ms)}}
-    return await _reenqueue(services, stale, fan_out, "undelivered tweets")
+    return await _reenqueue(
+        services, stale, lambda tweet_id: enqueue_fanout(services, tweet_id), "undelivered tweets"
+    )
 
 
 async def repair_retweet_cascades(ctx: dict[str, Any]) -> int:

@@ -246,7 +246,7 @@ async def write_path(services: Services, audience: Audience, plan: Plan) -> list
 
 @dataclass(frozen=True)
 class RedisStats:
-    script_usec: int  # microseconds Redis spent in EVALSHA so far
+    script_usec: int  # microseconds Redis spent in EVAL so far
     publishes: int  # PUBLISH commands so far, those scripts run included
 
 
@@ -441,7 +441,7 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Starling writes a batch in one pipeline: an `EVALSHA` of the add-if-built script (per "
+        "Starling writes a batch in one pipeline: an `EVAL` of the add-if-built script (per "
         "follower: `EXISTS` of the timeline and of its rebuild lock, `ZADD`, `ZREMRANGEBYRANK` to "
         "`TIMELINE_MAX`) and, when announcing, one of the live-feed script, which reads the "
         "batch's presence entries (`ZMSCORE` against the presence set, expiry against the Redis "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from starling.store.monitoring import RoundTrips, count_round_trips
+from starling.store.redis import connect_redis
 from tests.api import Account, Api, eventually
 from tests.realtime import comment, like, retweet
 
@@ -134,3 +135,15 @@ async def test_engagement_fields_cost_constant_round_trips(api: Api, app: Starle
         cold[first] = trips
     assert_constant(cold)
     assert cold[10].mongo > warm[10].mongo
+
+
+async def test_a_new_pooled_connection_costs_the_request_no_extra_round_trip(redis_url: str) -> None:
+    """Opening a connection (CLIENT SETINFO, SELECT of the test database) is the pool's cost:
+    counting it made a page measured right after the pool grew look dearer than the rest."""
+    redis = connect_redis(redis_url)
+    try:
+        with count_round_trips() as trips:
+            await redis.ping()
+        assert trips.redis == 1
+    finally:
+        await redis.aclose()

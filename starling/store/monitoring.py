@@ -66,11 +66,25 @@ class MongoCommandCounter(monitoring.CommandListener):
 
 
 class CountingConnection(Connection):
-    """redis-py connection that counts each packed send (a command or a pipeline)."""
+    """redis-py connection that counts each packed send (a command or a pipeline).
+
+    The handshake of a new pooled connection (``CLIENT SETINFO``, ``SELECT``...) is not
+    counted: it is the pool's cost, paid whenever concurrent work grows the pool, not a
+    round trip of the request that happens to open the connection."""
+
+    _handshaking = False
+
+    async def on_connect(self) -> None:
+        self._handshaking = True
+        try:
+            await super().on_connect()
+        finally:
+            self._handshaking = False
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        REDIS_ROUND_TRIPS.inc()
-        trips = _current.get()
-        if trips is not None:
-            trips.redis += 1
+        if not self._handshaking:
+            REDIS_ROUND_TRIPS.inc()
+            trips = _current.get()
+            if trips is not None:
+                trips.redis += 1
         await super().send_packed_command(command, check_health)

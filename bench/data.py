@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from starling.resolvers import accounts, comments, feed, likes, retweets
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import StarlingError
-from starling.resolvers.tweets import mentioned_user_ids, new_tweet_document
+from starling.resolvers.mentions import mentioned_user_ids
+from starling.resolvers.tweets import new_tweet_document
 from starling.store.counters import Counters
 from starling.store.documents import encode_tweet, utcnow
 from starling.store.services import Services

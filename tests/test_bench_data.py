@@ -6,10 +6,10 @@ from starlette.applications import Starlette
 
 from bench import data
 from starling.resolvers.feed import timeline_from_mongo
-from starling.resolvers.tweets import LIVE
 from starling.store.documents import encode_tweet
 from starling.store.keys import TIMELINE_SENTINEL
 from starling.store.timelines import decode_members
+from starling.store.tweets import LIVE
 from tests.api import Api, eventually
 
 SPEC = data.Spec(users=12, follows_per_user=4, tweets=80, retweets=3, likes=15, comments=4, seed=5)

@@ -11,9 +11,9 @@ import pytest
 from arq.worker import FailedJobs
 from redis.asyncio import Redis
 
+from starling.store.jobs import FANOUT_TWEET
 from starling.store.monitoring import count_round_trips
 from starling.store.pubsub import Presence
-from starling.store.queue import FANOUT_TWEET, enqueue
 from starling.store.services import Services
 from starling.workers import fanout
 from tests.api import Account, eventually
@@ -133,8 +133,8 @@ async def test_a_repeated_fanout_adds_nothing_twice(redis_url: str) -> None:
         tweet = (await h.api.post(author, "delivered twice, seen once"))["id"]
         await h.run_worker()
         sizes = [await h.services.redis.zcard(h.services.keys.home_timeline(int(f.id))) for f in followers]
-        for again in range(2):
-            await enqueue(h.services.queue, FANOUT_TWEET, int(tweet), 0, job_id=f"again-{again}")
+        for _ in range(2):
+            assert await FANOUT_TWEET.enqueue(h.services.queue, int(tweet), 0)
             await h.run_worker()
         assert sizes == [
             await h.services.redis.zcard(h.services.keys.home_timeline(int(f.id))) for f in followers

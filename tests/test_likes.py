@@ -10,8 +10,8 @@ import pytest
 from starlette.applications import Starlette
 
 from starling.config import Settings
+from starling.store.jobs import FLUSH_COUNTERS
 from starling.store.monitoring import count_round_trips
-from starling.store.queue import FLUSH_COUNTERS, enqueue
 from starling.store.services import Services
 from starling.workers.settings import build_worker
 from tests.api import Account, Api, eventually
@@ -150,11 +150,11 @@ async def test_counts_lost_with_redis_are_recounted_and_mongodb_repaired(redis_u
         assert await stored_like_count(services, tweet["id"]) == 0
         assert (await tweet_of(api, tweet["id"]))["likeCount"] == 3  # recounted
 
-        await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-loss")
+        await FLUSH_COUNTERS.enqueue(services.queue)
         await h.run_worker()
         assert await stored_like_count(services, tweet["id"]) == 3
         await unlike(api, fans[0], tweet["id"])
-        await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-after-unlike")
+        await FLUSH_COUNTERS.enqueue(services.queue)
         await h.run_worker()
         assert await stored_like_count(services, tweet["id"]) == 2
         assert (await tweet_of(api, tweet["id"]))["likeCount"] == 2
@@ -176,7 +176,7 @@ async def test_the_flush_job_writes_a_batch_of_likes_with_one_bulk_write(redis_u
         # Run what posting queued (fan-out) first, so the measured worker runs the flush only.
         await h.run_worker()
 
-        await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-under-test")
+        await FLUSH_COUNTERS.enqueue(services.queue)
         worker = build_worker(services, settings, burst=True, cron_jobs=[])
         with count_round_trips() as trips:
             assert await worker.run_check() == 1
@@ -184,7 +184,7 @@ async def test_the_flush_job_writes_a_batch_of_likes_with_one_bulk_write(redis_u
         stored = [await stored_like_count(services, tweet["id"]) for tweet in tweets]
         assert stored == [1, 2, 3, 4, 5, 0]
 
-        await enqueue(services.queue, FLUSH_COUNTERS, job_id="flush-with-nothing-to-do")
+        await FLUSH_COUNTERS.enqueue(services.queue)
         with count_round_trips() as trips:
             assert await build_worker(services, settings, burst=True, cron_jobs=[]).run_check() == 1
         assert trips.mongo_commands == []

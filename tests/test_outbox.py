@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from starling.store.queue import FANOUT_TWEET
+from starling.store.jobs import FANOUT_TWEET
 from tests.harness import started
 from tests.test_fanout import audience, repaired_by_cron
 
@@ -47,7 +47,7 @@ async def test_a_fanout_job_lost_from_the_queue_is_delivered_by_the_repair_job(r
         followers = await audience(h, author, 2)
         tweet = (await h.api.post(author, "its job vanishes"))["id"]
         queued = await h.services.queue.queued_jobs()
-        assert [job.function for job in queued] == [FANOUT_TWEET]
+        assert [job.function for job in queued] == [FANOUT_TWEET.name]
         await h.services.redis.delete(h.settings.queue_name, f"arq:job:{queued[0].job_id}")
 
         assert (await h.run_worker()).jobs_complete == 0

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from starling.resolvers import tweets
-from starling.store.queue import RETRACT_RETWEETS
+from starling.store.jobs import RETRACT_RETWEETS
 from starling.workers.repair import repair_retweet_cascades
 from tests.harness import Harness, started
 from tests.test_retweets import DELETE, retweet, tweets_count
@@ -33,14 +32,14 @@ async def test_retweets_whose_retraction_was_not_enqueued_are_retracted_by_the_r
             await retweet(api, retweeter, original)
         await h.run_worker()
 
-        enqueue = tweets.enqueue
+        enqueue_job = h.services.queue.enqueue_job
 
-        async def cascade_unreachable(queue: Any, name: str, *args: Any, **kwargs: Any) -> bool:
-            if name == RETRACT_RETWEETS:
+        async def cascade_unreachable(name: str, *args: Any, **kwargs: Any) -> Any:
+            if name == RETRACT_RETWEETS.name:
                 raise RedisConnectionError("Redis is briefly down")
-            return await enqueue(queue, name, *args, **kwargs)
+            return await enqueue_job(name, *args, **kwargs)
 
-        monkeypatch.setattr(tweets, "enqueue", cascade_unreachable)
+        monkeypatch.setattr(h.services.queue, "enqueue_job", cascade_unreachable)
         assert await api.gql(DELETE, {"id": original}, author.token) == {"deleteTweet": True}
         monkeypatch.undo()
 

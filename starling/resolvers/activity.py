@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from starling.resolvers.degrade import best_effort
-from starling.resolvers.notifications import NotificationKind, request_notification
+from starling.resolvers.notifications import request_notification
+from starling.store.degrade import best_effort
+from starling.store.notifications import NotificationKind
 from starling.store.pubsub import Event, publish
 from starling.store.services import Services
 

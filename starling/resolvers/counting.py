@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from starling.resolvers.degrade import best_effort
 from starling.store.counters import Counters, PendingChange
+from starling.store.degrade import best_effort
 from starling.store.services import Services
 
 
@@ -25,7 +25,7 @@ async def counted_change(services: Services, tweet_id: int | None) -> AsyncItera
         yield change
         return
     counters = Counters(services)
-    guarded = bool(await best_effort(f"count guard of tweet {tweet_id}", counters.begin(tweet_id)))
+    guarded = await best_effort(f"count guard of tweet {tweet_id}", counters.begin(tweet_id)) is True
     try:
         yield change
     finally:

@@ -4,7 +4,7 @@ celebrities they follow, each source rebuilt from MongoDB when it is lost.
 A page costs the same whatever ``first``: one pipeline reads the timeline's page (IDs
 older than the cursor, ``first + 1`` of them), whether the timeline is built, refreshes
 its TTL, and reads the viewer's cached set of followed celebrities with the celebrity
-epoch (``resolvers.celebrities``); a second pipeline, only for viewers who follow
+epoch (``store.celebrities``); a second pipeline, only for viewers who follow
 celebrities, reads the same page of each of their author lists. The sources are merged
 newest first without repeats and cut to ``first + 1``. The cursor is the last tweet ID
 shown: every source is cut at that same bound, so pages continue exactly across sources.
@@ -22,15 +22,15 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
-from starling.resolvers.follows import followed_ids, recent_tweet_ids
+from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
 from starling.resolvers.retweets import drop_hidden_retweets
-from starling.resolvers.tweets import LIVE
+from starling.store import celebrities
 from starling.store.keys import Keys
 from starling.store.services import Services
 from starling.store.timelines import decode_members, is_built
+from starling.store.tweets import LIVE, recent_tweet_ids
 
 Doc = dict[str, Any]
 

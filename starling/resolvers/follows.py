@@ -7,16 +7,17 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
-from starling.resolvers.degrade import best_effort
 from starling.resolvers.errors import BadUserInput, NotFound
-from starling.resolvers.notifications import NotificationKind, request_notification
+from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
-from starling.resolvers.tweets import LIVE
+from starling.store import celebrities
+from starling.store.degrade import SKIPPED, best_effort
 from starling.store.documents import utcnow
 from starling.store.ids import parse_id
+from starling.store.notifications import NotificationKind
 from starling.store.services import Services
+from starling.store.tweets import recent_tweet_ids
 
 Doc = dict[str, Any]
 
@@ -36,32 +37,24 @@ async def _target(ctx: RequestContext, user_id: str, viewer_id: int) -> Doc:
     return user
 
 
-async def recent_tweet_ids(services: Services, author_id: int, limit: int) -> list[int]:
-    """The author's ``limit`` newest live tweets, newest first (one index range scan)."""
-    docs = (
-        await services.db.tweets.find({"author_id": author_id, **LIVE}, {"_id": 1})
-        .sort("_id", -1)
-        .limit(limit)
-        .to_list()
-    )
-    return [doc["_id"] for doc in docs]
-
-
 async def _change_timeline(
     services: Services, follower_id: int, followee_id: int, *, add: bool, celebrity: bool = False
 ) -> None:
     """Merge the followee's recent tweets into the follower's timeline, or take them out,
-    and drop the follower's cached set of followed celebrities (rebuilt on the next read).
+    and keep the follower's cached set of followed celebrities in step, so the next read
+    is served from Redis as it was before.
 
     Done in the request, not a job: it is bounded (one index scan, one pipeline) and the
-    follower sees the change on their very next read. A celebrity's tweets are not merged
-    (the feed merges their author list); unfollowing anyone takes their tweets out, since
-    a celebrity's tweets from before they became one are in the timeline."""
+    follower sees the change on their very next read. A celebrity's tweets are not merged:
+    the celebrity joins the follower's set and the feed merges their author list.
+    Unfollowing anyone takes their tweets out (a celebrity's tweets from before they
+    became one are in the timeline) and them out of the set."""
     merge = not (add and celebrity)
     tweet_ids = await recent_tweet_ids(services, followee_id, services.settings.timeline_max) if merge else []
     timeline = [services.keys.home_timeline(follower_id)]
     async with services.redis.pipeline(transaction=False) as pipe:
-        celebrities.queue_forget_followed(services, pipe, follower_id)
+        if celebrity or not add:
+            celebrities.queue_followed_change(services, pipe, follower_id, followee_id, add=add)
         if tweet_ids and add:
             services.timelines.add_to_timelines(pipe, timeline, tweet_ids)
         elif tweet_ids:
@@ -97,7 +90,7 @@ async def follow(ctx: RequestContext, user_id: str) -> Doc:
         "follow merge",
         _change_timeline(services, viewer.user_id, target["_id"], add=True, celebrity=celebrity),
     )
-    if merged is None:
+    if merged is SKIPPED:
         await _invalidate_timeline(services, viewer.user_id)
     await _note_crossing(services, target["_id"], followers, 1)
     # Best effort, by the worker; once per (follower, followee) ever (resolvers.notifications).
@@ -118,7 +111,7 @@ async def unfollow(ctx: RequestContext, user_id: str) -> Doc:
     removed = await best_effort(
         "unfollow purge", _change_timeline(services, viewer.user_id, target["_id"], add=False)
     )
-    if removed is None:
+    if removed is SKIPPED:
         await _invalidate_timeline(services, viewer.user_id)
     await _note_crossing(services, target["_id"], followee["followers_count"], -1)
     return followee

@@ -27,12 +27,12 @@ from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
-from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.feed import followed_or_rebuilt
-from starling.resolvers.notifications import notification_from_event
+from starling.store import celebrities
+from starling.store.notifications import notification_from_event
 from starling.store.pubsub import Event, SubscriberDropped
 from starling.store.services import Services
 
@@ -60,7 +60,7 @@ async def listen(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerator
 
 
 async def merged_followees(services: Services, reader_id: int) -> list[int]:
-    """The authors the reader's feed merges at read time (``resolvers.celebrities``): the
+    """The authors the reader's feed merges at read time (``store.celebrities``): the
     same cached set ``homeFeed`` pages read, rebuilt the same way when it is stale."""
     async with services.redis.pipeline(transaction=False) as pipe:
         celebrities.queue_read_followed(services, pipe, reader_id)

@@ -29,13 +29,13 @@ from typing import Any
 import orjson
 
 from starling.resolvers.context import RequestContext
-from starling.resolvers.degrade import best_effort
 from starling.resolvers.errors import BadUserInput
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import search_terms
-from starling.resolvers.tweets import LIVE
+from starling.store.degrade import SKIPPED, best_effort
 from starling.store.ids import lowest_id_at
 from starling.store.services import Services
+from starling.store.tweets import LIVE
 
 Doc = dict[str, Any]
 
@@ -112,7 +112,7 @@ async def trends(ctx: RequestContext, limit: int | None) -> list[tuple[str, int]
         raise BadUserInput(f"`limit` must be between 1 and {TRENDS_MAX}, got {limit}.")
     services = ctx.services
     cached = await best_effort("reading cached trends", services.redis.get(services.keys.trends()))
-    if cached is not None:
+    if cached is not SKIPPED and cached is not None:
         rows = orjson.loads(cached)
     else:
         rows = await _top_hashtags(services)

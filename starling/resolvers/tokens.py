@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 from redis.exceptions import RedisError
 
-from starling.resolvers.degrade import best_effort
+from starling.store.degrade import best_effort
 from starling.store.documents import as_utc, utcnow
 from starling.store.services import Services
 

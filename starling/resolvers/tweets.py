@@ -6,21 +6,22 @@ from typing import Any
 
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
-from starling.resolvers.degrade import best_effort
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
-from starling.resolvers.notifications import NotificationKind, request_notification
+from starling.resolvers.mentions import mentioned_user_ids
+from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
-from starling.resolvers.text import clean_text, hashtags_in, mentioned_handles, words_in
+from starling.resolvers.text import clean_text, hashtags_in, words_in
 from starling.store.counters import CounterKind
+from starling.store.degrade import best_effort
 from starling.store.documents import encode_tweet, utcnow
 from starling.store.ids import parse_id
+from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, RETRACT_TWEET
+from starling.store.notifications import NotificationKind
 from starling.store.pubsub import queue_post_events
-from starling.store.queue import FANOUT_TWEET, RETRACT_RETWEETS, RETRACT_TWEET, enqueue
 from starling.store.services import Services
+from starling.store.tweets import LIVE
 
 Doc = dict[str, Any]
-
-LIVE = {"deleted": {"$ne": True}}
 
 
 def parse_tweet_id(value: str) -> int:
@@ -28,18 +29,6 @@ def parse_tweet_id(value: str) -> int:
         return parse_id(value)
     except ValueError:
         raise BadUserInput(f"{value!r} is not a tweet ID.") from None
-
-
-async def mentioned_user_ids(services: Services, text: str, author_id: int) -> list[int]:
-    """Existing users @mentioned in ``text`` (tweet or comment), in order, the author aside."""
-    handles = mentioned_handles(text)
-    if not handles:
-        return []
-    users = await services.db.users.find(
-        {"handle_lower": {"$in": handles}}, {"_id": 1, "handle_lower": 1}
-    ).to_list()
-    by_handle = {user["handle_lower"]: user["_id"] for user in users}
-    return [by_handle[h] for h in handles if h in by_handle and by_handle[h] != author_id]
 
 
 async def publish(services: Services, doc: Doc) -> None:
@@ -65,7 +54,7 @@ async def _deliver_now(services: Services, doc: Doc) -> None:
         services.timelines.add_author_tweet(pipe, keys.author_tweets(author_id), doc["_id"])
         queue_post_events(pipe, keys, author_id, doc["_id"])
         await pipe.execute()
-    await enqueue_fanout(services, doc["_id"])
+    await FANOUT_TWEET.enqueue(services.queue, doc["_id"])
 
 
 def new_tweet_document(services: Services, author_id: int, text: str, mention_ids: list[int]) -> Doc:
@@ -109,20 +98,10 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
         # Its retweets go too: reads hide them at once, the job retracts them
         # (workers.retweets). Redis down: they stay hidden, and the repair cron enqueues the
         # job later (the original carries the ``retweets_pending`` marker until it is done).
-        await best_effort(f"retraction of the retweets of {tid}", enqueue_retweet_cascade(services, tid))
+        await best_effort(
+            f"retraction of the retweets of {tid}", RETRACT_RETWEETS.enqueue(services.queue, tid)
+        )
     return True
-
-
-async def enqueue_fanout(services: Services, tweet_id: int) -> bool:
-    """Enqueue a tweet's fan-out from its first follower; False when one is pending."""
-    return await enqueue(services.queue, FANOUT_TWEET, tweet_id, 0, job_id=f"{FANOUT_TWEET}:{tweet_id}")
-
-
-async def enqueue_retweet_cascade(services: Services, original_id: int) -> bool:
-    """Enqueue the retraction of a deleted original's retweets; False when it is pending."""
-    return await enqueue(
-        services.queue, RETRACT_RETWEETS, original_id, job_id=f"{RETRACT_RETWEETS}:{original_id}"
-    )
 
 
 async def retract(services: Services, tweet_id: int, author_id: int, retweet_of: int | None = None) -> bool:
@@ -159,7 +138,7 @@ async def _retract_now(services: Services, tweet_id: int, author_id: int) -> Non
             pipe, [keys.home_timeline(author_id), keys.author_tweets(author_id)], [tweet_id]
         )
         await pipe.execute()
-    await enqueue(services.queue, RETRACT_TWEET, tweet_id, 0, job_id=f"retract:{tweet_id}")
+    await RETRACT_TWEET.enqueue(services.queue, tweet_id)
 
 
 async def get_tweet(ctx: RequestContext, tweet_id: str) -> Doc | None:

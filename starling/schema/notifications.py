@@ -7,14 +7,13 @@ from typing import Any
 
 import strawberry
 
-from starling.resolvers import activity, notifications
+from starling.resolvers import activity
 from starling.schema.types import Comment, Info, Tweet, User, load_tweet, load_user
+from starling.store import notifications as stored
 
 Doc = dict[str, Any]
 
-NotificationKind = strawberry.enum(
-    notifications.NotificationKind, description="What a notification is about."
-)
+NotificationKind = strawberry.enum(stored.NotificationKind, description="What a notification is about.")
 ActivityKind = strawberry.enum(activity.ActivityKind, description="What happened to a watched tweet.")
 
 

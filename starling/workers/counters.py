@@ -10,19 +10,19 @@ applies them in one write per tweet.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from arq import cron
 from arq.cron import CronJob
 
 from starling.config import Settings
 from starling.store.counters import Counters
+from starling.store.jobs import JobContext
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def flush_counters(ctx: dict[str, Any]) -> int:
+async def flush_counters(ctx: JobContext) -> int:
     """One flush; returns how many tweets' stored counts it updated (0 when another flush
     was running)."""
     services: Services = ctx["services"]

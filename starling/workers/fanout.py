@@ -8,7 +8,7 @@ already in a sorted set, or removing one that is gone, changes nothing), so a jo
 dies half-way is simply run again: by arq, or by the outbox repair (``workers.repair``),
 which re-enqueues any tweet whose ``fanout_pending`` marker the last job did not clear.
 
-Celebrities (``resolvers.celebrities``) are not fanned out: their tweet goes to their own
+Celebrities (``store.celebrities``) are not fanned out: their tweet goes to their own
 timeline and author list, which readers merge. When an author drops back below the
 threshold, ``backfill_author`` copies their recent tweets into their followers' timelines
 before readers stop merging them.
@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
-from starling.resolvers import celebrities
-from starling.resolvers.follows import recent_tweet_ids
+from starling.store import celebrities
+from starling.store.jobs import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, JobContext
 from starling.store.pubsub import queue_live_feed_events
-from starling.store.queue import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, enqueue
 from starling.store.services import Services
+from starling.store.tweets import recent_tweet_ids
 
 log = logging.getLogger(__name__)
-
-Ctx = dict[str, Any]
 
 
 async def follower_batch(
@@ -94,13 +91,7 @@ async def _walk_followers(
     return after_edge
 
 
-async def _continue(services: Services, job_name: str, subject_id: int, after_edge: int) -> None:
-    await enqueue(
-        services.queue, job_name, subject_id, after_edge, job_id=f"{job_name}:{subject_id}:{after_edge}"
-    )
-
-
-async def fanout_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
+async def fanout_tweet(ctx: JobContext, tweet_id: int, after_edge: int = 0) -> str:
     services: Services = ctx["services"]
     tweet = await services.db.tweets.find_one({"_id": tweet_id}, {"author_id": 1, "deleted": 1})
     if tweet is None or tweet.get("deleted"):
@@ -112,7 +103,7 @@ async def fanout_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
         return "celebrity"
     next_edge = await _walk_followers(services, author_id, after_edge, [tweet_id], add=True, announce=True)
     if next_edge is not None:
-        await _continue(services, FANOUT_TWEET, tweet_id, next_edge)
+        await FANOUT_TWEET.enqueue(services.queue, tweet_id, next_edge)
         return "continued"
     await _clear_outbox(services, tweet_id)
     return "delivered"
@@ -133,7 +124,7 @@ async def _deliver_to_author(services: Services, author_id: int, tweet_id: int) 
     return celebrity
 
 
-async def backfill_author(ctx: Ctx, author_id: int, after_edge: int = 0) -> str:
+async def backfill_author(ctx: JobContext, author_id: int, after_edge: int = 0) -> str:
     """After an author drops to the threshold: copy their newest ``author_tweets_max``
     tweets (what readers were merging) into every follower's timeline, then let readers
     stop merging them. Until it finishes readers still merge them, so no tweet disappears;
@@ -148,13 +139,13 @@ async def backfill_author(ctx: Ctx, author_id: int, after_edge: int = 0) -> str:
     if author is not None and tweet_ids:
         next_edge = await _walk_followers(services, author_id, after_edge, tweet_ids, add=True)
     if next_edge is not None:
-        await _continue(services, BACKFILL_AUTHOR, author_id, next_edge)
+        await BACKFILL_AUTHOR.enqueue(services.queue, author_id, next_edge)
         return "continued"
     await celebrities.stop_merging(services, author_id)
     return "backfilled"
 
 
-async def retract_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
+async def retract_tweet(ctx: JobContext, tweet_id: int, after_edge: int = 0) -> str:
     services: Services = ctx["services"]
     tweet = await services.db.tweets.find_one({"_id": tweet_id}, {"author_id": 1})
     if tweet is None:
@@ -163,7 +154,7 @@ async def retract_tweet(ctx: Ctx, tweet_id: int, after_edge: int = 0) -> str:
         await services.redis.delete(services.keys.tweet(tweet_id))
     next_edge = await _walk_followers(services, tweet["author_id"], after_edge, [tweet_id], add=False)
     if next_edge is not None:
-        await _continue(services, RETRACT_TWEET, tweet_id, next_edge)
+        await RETRACT_TWEET.enqueue(services.queue, tweet_id, next_edge)
         return "continued"
     return "retracted"
 

@@ -8,13 +8,12 @@ it; an action whose tweet or comment is gone by the time the job runs notifies n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from starling.resolvers.notifications import NotificationKind, store_notification
-from starling.resolvers.tweets import LIVE, mentioned_user_ids
+from starling.resolvers.mentions import mentioned_user_ids
+from starling.store.jobs import JobContext
+from starling.store.notifications import NotificationKind, store_notification
 from starling.store.services import Services
-
-Ctx = dict[str, Any]
+from starling.store.tweets import LIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +24,7 @@ class Target:
 
 
 async def notify(
-    ctx: Ctx,
+    ctx: JobContext,
     kind: str,
     actor_id: int,
     *,

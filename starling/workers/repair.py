@@ -10,9 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 from starling.resolvers.tokens import restore_revocations
-from starling.resolvers.tweets import enqueue_fanout, enqueue_retweet_cascade
 from starling.store.documents import utcnow
 from starling.store.ids import lowest_id_at
+from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, JobContext
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 REPAIR_BATCH = 500
 
 
-async def repair_outbox(ctx: dict[str, Any]) -> int:
+async def repair_outbox(ctx: JobContext) -> int:
     """Re-enqueue fan-out for tweets still marked ``fanout_pending`` well after posting:
     their job was never enqueued (Redis down, process killed), was lost, or failed or died
     half-way (the marker is cleared only when the last batch is written). Returns how many
@@ -32,11 +32,11 @@ async def repair_outbox(ctx: dict[str, Any]) -> int:
 
     stale = {"fanout_pending": True, "_id": {"$lt": lowest_id_at(cutoff_ms)}}
     return await _reenqueue(
-        services, stale, lambda tweet_id: enqueue_fanout(services, tweet_id), "undelivered tweets"
+        services, stale, lambda tweet_id: FANOUT_TWEET.enqueue(services.queue, tweet_id), "undelivered tweets"
     )
 
 
-async def repair_retweet_cascades(ctx: dict[str, Any]) -> int:
+async def repair_retweet_cascades(ctx: JobContext) -> int:
     """Re-enqueue the retraction of the retweets of originals still marked
     ``retweets_pending`` well after their deletion (the job was never enqueued, was lost or
     died half-way); the same job ID as the deletion's, so a pending job is not doubled.
@@ -47,7 +47,7 @@ async def repair_retweet_cascades(ctx: dict[str, Any]) -> int:
     return await _reenqueue(
         services,
         stale,
-        lambda original_id: enqueue_retweet_cascade(services, original_id),
+        lambda original_id: RETRACT_RETWEETS.enqueue(services.queue, original_id),
         "deleted tweets' retweet retractions",
     )
 
@@ -67,5 +67,5 @@ async def _reenqueue(
     return enqueued
 
 
-async def repair_revocations(ctx: dict[str, Any]) -> int:
+async def repair_revocations(ctx: JobContext) -> int:
     return await restore_revocations(ctx["services"])

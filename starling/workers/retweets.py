@@ -11,14 +11,12 @@ so a job that dies half-way, or never ran, is simply run again by the repair cro
 
 from __future__ import annotations
 
-from typing import Any
-
 from starling.resolvers.retweets import withdraw_retweet
-from starling.store.queue import RETRACT_RETWEETS, enqueue
+from starling.store.jobs import RETRACT_RETWEETS, JobContext
 from starling.store.services import Services
 
 
-async def retract_retweets(ctx: dict[str, Any], original_id: int) -> str:
+async def retract_retweets(ctx: JobContext, original_id: int, round: int = 0) -> str:
     services: Services = ctx["services"]
     original = await services.db.tweets.find_one({"_id": original_id}, {"deleted": 1})
     if original is not None and not original.get("deleted"):
@@ -38,10 +36,5 @@ async def retract_retweets(ctx: dict[str, Any], original_id: int) -> str:
     if len(retweets) < batch:
         await services.db.tweets.update_one({"_id": original_id}, {"$unset": {"retweets_pending": ""}})
         return "retracted"
-    await enqueue(
-        services.queue,
-        RETRACT_RETWEETS,
-        original_id,
-        job_id=f"{RETRACT_RETWEETS}:{original_id}:{retweets[-1]['_id']}",
-    )
+    await RETRACT_RETWEETS.enqueue(services.queue, original_id, round + 1)
     return "continued"

@@ -6,10 +6,9 @@ from dataclasses import replace
 from typing import Any
 
 from arq import Worker, cron
-from arq.worker import func
 
 from starling.config import Settings
-from starling.store.queue import (
+from starling.store.jobs import (
     BACKFILL_AUTHOR,
     FANOUT_TWEET,
     FLUSH_COUNTERS,
@@ -24,14 +23,13 @@ from starling.workers.notifications import notify
 from starling.workers.repair import repair_outbox, repair_retweet_cascades, repair_revocations
 from starling.workers.retweets import retract_retweets
 
-# Fan-out results are not kept: a repair must be able to enqueue the same job ID again.
 FUNCTIONS = [
-    func(fanout_tweet, name=FANOUT_TWEET, keep_result=0),
-    func(retract_tweet, name=RETRACT_TWEET, keep_result=0),
-    func(backfill_author, name=BACKFILL_AUTHOR, keep_result=0),
-    func(notify, name=NOTIFY, keep_result=0),
-    func(flush_counters, name=FLUSH_COUNTERS, keep_result=0),
-    func(retract_retweets, name=RETRACT_RETWEETS, keep_result=0),
+    FANOUT_TWEET.function(fanout_tweet),
+    RETRACT_TWEET.function(retract_tweet),
+    BACKFILL_AUTHOR.function(backfill_author),
+    NOTIFY.function(notify),
+    FLUSH_COUNTERS.function(flush_counters),
+    RETRACT_RETWEETS.function(retract_retweets),
 ]
 
 CRON_JOBS = [

@@ -9,9 +9,10 @@ notification) is lost, which each caller's docstring says.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Final, Literal, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -20,9 +21,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-async def best_effort(what: str, awaitable: Awaitable[T]) -> T | None:
+class Skipped(enum.Enum):
+    """What ``best_effort`` returns when the call failed: distinct from any value the call
+    itself may return, ``None`` included."""
+
+    SKIPPED = enum.auto()
+
+
+SKIPPED: Final = Skipped.SKIPPED
+
+
+async def best_effort(what: str, awaitable: Awaitable[T]) -> T | Literal[Skipped.SKIPPED]:
+    """The call's result, or ``SKIPPED`` (logged) when Redis could not be reached."""
     try:
         return await awaitable
     except (RedisError, OSError) as exc:
         log.warning("%s skipped: Redis unavailable (%s)", what, exc)
-        return None
+        return SKIPPED

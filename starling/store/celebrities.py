@@ -17,8 +17,9 @@ of the celebrities they follow (``resolvers.feed``).
 - ``celebrity_epoch``: bumped in the same script that changes ``merged_authors``.
 - ``followed_celebrities(reader)``: whom the reader merges, i.e. the followees that are
   celebrities in MongoDB or members of ``merged_authors``, tagged with the epoch it was
-  built at. Read in the feed's first pipeline; rebuilt when it is missing, older than the
-  epoch (an author crossed the threshold) or deleted by the reader's follow or unfollow.
+  built at. Read in the feed's first pipeline; rebuilt when it is missing or older than
+  the epoch (an author crossed the threshold); the reader's follow of a celebrity adds
+  to it and an unfollow takes out of it, in place (``queue_followed_change``).
 
 Losing any of it is safe: the reader's set is rebuilt from MongoDB and the epoch, and
 a lost ``merged_authors`` goes with the timelines (a flush), which are rebuilt from MongoDB
@@ -33,7 +34,7 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from starling.config import Settings
-from starling.store.queue import BACKFILL_AUTHOR, enqueue
+from starling.store.jobs import BACKFILL_AUTHOR
 from starling.store.redis import queue_script
 from starling.store.services import Services
 
@@ -113,7 +114,7 @@ async def note_followers_count(services: Services, author_id: int, count: int, d
 
 
 async def start_backfill(services: Services, author_id: int) -> None:
-    await enqueue(services.queue, BACKFILL_AUTHOR, author_id, 0, job_id=f"{BACKFILL_AUTHOR}:{author_id}")
+    await BACKFILL_AUTHOR.enqueue(services.queue, author_id)
 
 
 async def stop_merging(services: Services, author_id: int) -> None:
@@ -159,6 +160,21 @@ async def rebuild_followed(
     return sorted(merged)
 
 
-def queue_forget_followed(services: Services, pipe: Pipeline, reader_id: int) -> None:
-    """Queue dropping the reader's set: they followed or unfollowed someone."""
-    pipe.delete(services.keys.followed_celebrities(reader_id))
+# KEYS[1] a reader's followed_celebrities; ARGV[1] the author; ARGV[2] "1" add / "0" remove.
+# Only an existing set is edited: a missing one is rebuilt whole on the next read, and
+# creating it here would make a set with no epoch mark (stale at once) or with too few members.
+_CHANGE_FOLLOWED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '1' then return redis.call('SADD', KEYS[1], ARGV[1]) end
+return redis.call('SREM', KEYS[1], ARGV[1])
+"""
+
+
+def queue_followed_change(
+    services: Services, pipe: Pipeline, reader_id: int, author_id: int, *, add: bool
+) -> None:
+    """Queue adding ``author_id`` to the reader's cached set (they followed an author they
+    merge) or taking it out (they unfollowed anyone), so the next read need not rebuild it."""
+    queue_script(
+        pipe, _CHANGE_FOLLOWED, [services.keys.followed_celebrities(reader_id)], [author_id, 1 if add else 0]
+    )

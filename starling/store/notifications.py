@@ -1,0 +1,85 @@
+"""Stored notifications: inserting one under the collapse rule and announcing it live.
+
+The rules of who is notified, and the collapse rule, are in ``resolvers.notifications``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from starling.store.degrade import best_effort
+from starling.store.documents import as_utc, utcnow
+from starling.store.pubsub import Event, publish
+from starling.store.services import Services
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+
+class NotificationKind(StrEnum):
+    MENTION = "MENTION"
+    COMMENT = "COMMENT"
+    LIKE = "LIKE"
+    RETWEET = "RETWEET"
+    FOLLOW = "FOLLOW"
+
+
+async def store_notification(
+    services: Services,
+    recipient_id: int,
+    kind: NotificationKind,
+    actor_id: int,
+    dedupe_key: str,
+    *,
+    tweet_id: int | None = None,
+    comment_id: int | None = None,
+) -> Doc | None:
+    """Insert one notification and announce it on the recipient's live channel. None when
+    it is the actor's own action or its ``dedupe_key`` exists already (the collapse rule)."""
+    if recipient_id == actor_id:
+        return None
+    doc: Doc = {
+        "_id": services.ids.next_id(),
+        "user_id": recipient_id,
+        "kind": kind.value,
+        "actor_id": actor_id,
+        "tweet_id": tweet_id,
+        "comment_id": comment_id,
+        "created_at": utcnow(),
+        "read": False,
+        "dedupe_key": dedupe_key,
+    }
+    try:
+        await services.db.notifications.insert_one(doc)
+    except DuplicateKeyError:
+        return None
+    await best_effort(
+        "notification event",
+        publish(services.redis, services.keys.notification_events(recipient_id), notification_event(doc)),
+    )
+    return doc
+
+
+def notification_event(doc: Doc) -> Event:
+    """A stored notification as its live event: the whole (small) document, so a
+    subscriber needs no read to show it."""
+    return {
+        "_id": doc["_id"],
+        "user_id": doc["user_id"],
+        "kind": doc["kind"],
+        "actor_id": doc["actor_id"],
+        "tweet_id": doc.get("tweet_id"),
+        "comment_id": doc.get("comment_id"),
+        "created_at": int(as_utc(doc["created_at"]).timestamp() * 1000),
+        "read": doc.get("read", False),
+    }
+
+
+def notification_from_event(event: Event) -> Doc:
+    return {**event, "created_at": datetime.fromtimestamp(event["created_at"] / 1000, tz=UTC)}

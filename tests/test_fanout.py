@@ -12,7 +12,7 @@ from arq.worker import FailedJobs
 from redis.asyncio import Redis
 
 from starling.store.monitoring import count_round_trips
-from starling.store.pubsub import Presence
+from starling.store.pubsub.presence import Presence
 from starling.store.queue import FANOUT_TWEET, enqueue
 from starling.store.services import Services
 from starling.workers import fanout

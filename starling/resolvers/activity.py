@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from starling.resolvers.degrade import best_effort
 from starling.resolvers.notifications import NotificationKind, request_notification
-from starling.store.pubsub import Event, publish
+from starling.store.pubsub.publishing import Event, publish
 from starling.store.services import Services
 
 

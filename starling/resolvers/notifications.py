@@ -35,7 +35,7 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.degrade import best_effort
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.store.documents import as_utc, utcnow
-from starling.store.pubsub import Event, publish
+from starling.store.pubsub.publishing import Event, publish
 from starling.store.queue import NOTIFY, enqueue
 from starling.store.services import Services
 

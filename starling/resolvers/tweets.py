@@ -14,7 +14,7 @@ from starling.resolvers.text import clean_text, hashtags_in, mentioned_handles, 
 from starling.store.counters import CounterKind
 from starling.store.documents import encode_tweet, utcnow
 from starling.store.ids import parse_id
-from starling.store.pubsub import queue_post_events
+from starling.store.pubsub.publishing import queue_post_events
 from starling.store.queue import FANOUT_TWEET, RETRACT_RETWEETS, RETRACT_TWEET, enqueue
 from starling.store.services import Services
 

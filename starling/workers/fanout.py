@@ -22,7 +22,7 @@ from typing import Any
 
 from starling.resolvers import celebrities
 from starling.resolvers.follows import recent_tweet_ids
-from starling.store.pubsub import queue_live_feed_events
+from starling.store.pubsub.publishing import queue_live_feed_events
 from starling.store.queue import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, enqueue
 from starling.store.services import Services
 

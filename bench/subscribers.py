@@ -53,7 +53,7 @@ from bench.stats import percentile
 from starling.resolvers.tokens import issue_token
 from starling.store.ids import SnowflakeGenerator
 from starling.store.keys import Keys
-from starling.store.pubsub import queue_feed_events
+from starling.store.pubsub.publishing import queue_feed_events
 from starling.store.redis import PrivateRedisServer
 
 RESULTS = Path(__file__).resolve().parent / "results"

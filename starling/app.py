@@ -35,7 +35,7 @@ from starling.resolvers.tokens import restore_revocations
 from starling.schema import schema
 from starling.schema.errors import classify
 from starling.store.mongo import Mongo
-from starling.store.pubsub import EventHub
+from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
 from starling.workers.inprocess import InProcessWorker
 

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starling.app import create_app
 from starling.config import Settings
 from starling.store.mongo import Mongo
-from starling.store.pubsub import EventHub
+from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
 from tests.api import Account, Api, eventually
 from tests.live import live_server

@@ -9,8 +9,8 @@ import pytest
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from starling.store import embedded
-from starling.store.embedded import EmbeddedCollection, EmbeddedMongoClient
+from starling.store.embedded import indexes
+from starling.store.embedded.client import EmbeddedCollection, EmbeddedMongoClient
 
 
 @pytest.fixture
@@ -37,13 +37,13 @@ class FilterChecks:
 def count_filter_checks(monkeypatch: pytest.MonkeyPatch) -> FilterChecks:
     """From now on, count the documents the engine reads and checks against a filter."""
     checks = FilterChecks()
-    real = embedded.filter_applies
+    real = indexes.filter_applies
 
     def counting(filter: Any, document: Any) -> bool:
         checks.count += 1
         return real(filter, document)
 
-    monkeypatch.setattr(embedded, "filter_applies", counting)
+    monkeypatch.setattr(indexes, "filter_applies", counting)
     return checks
 
 
@@ -63,7 +63,7 @@ async def test_lookups_answer_like_a_scan(edges: EmbeddedCollection) -> None:
         {"_id": 7, "a": 0},
     ]
     for filter in filters:
-        expected = {doc["_id"] for doc in edges._mongomock.find() if embedded.filter_applies(filter, doc)}
+        expected = {doc["_id"] for doc in edges._mongomock.find() if indexes.filter_applies(filter, doc)}
         assert await ids(edges, filter) == expected, filter
 
 

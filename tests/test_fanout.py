@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from starling.store.jobs import FANOUT_TWEET
 from starling.store.monitoring import count_round_trips
-from starling.store.pubsub import Presence
+from starling.store.pubsub.presence import Presence
 from starling.store.services import Services
 from starling.workers import fanout
 from tests.api import Account, eventually

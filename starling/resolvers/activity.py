@@ -15,7 +15,7 @@ from enum import StrEnum
 from starling.resolvers.notifications import request_notification
 from starling.store.degrade import best_effort
 from starling.store.notifications import NotificationKind
-from starling.store.pubsub import Event, publish
+from starling.store.pubsub.publishing import Event, publish
 from starling.store.services import Services
 
 

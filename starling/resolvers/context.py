@@ -8,7 +8,7 @@ from typing import Any
 from starling.loaders import Loaders
 from starling.resolvers.errors import Unauthenticated
 from starling.resolvers.tokens import Viewer, is_revoked, read_token
-from starling.store.pubsub import EventHub
+from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
 
 _BEARER = "bearer "

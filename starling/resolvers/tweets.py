@@ -17,7 +17,7 @@ from starling.store.documents import encode_tweet, utcnow
 from starling.store.ids import parse_id
 from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, RETRACT_TWEET
 from starling.store.notifications import NotificationKind
-from starling.store.pubsub import queue_post_events
+from starling.store.pubsub.publishing import queue_post_events
 from starling.store.services import Services
 from starling.store.tweets import LIVE
 

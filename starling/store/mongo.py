@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 
 from starling.config import Settings
-from starling.store.embedded import EmbeddedMongoClient
+from starling.store.embedded.client import EmbeddedMongoClient
 from starling.store.monitoring import MongoCommandCounter
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from starling.store.degrade import best_effort
 from starling.store.documents import as_utc, utcnow
-from starling.store.pubsub import Event, publish
+from starling.store.pubsub.publishing import Event, publish
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from starling.store import celebrities
 from starling.store.jobs import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, JobContext
-from starling.store.pubsub import queue_live_feed_events
+from starling.store.pubsub.publishing import queue_live_feed_events
 from starling.store.services import Services
 from starling.store.tweets import recent_tweet_ids
 

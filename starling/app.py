@@ -163,13 +163,12 @@ def create_app(
     services are open (demo seeding); ``worker`` builds what runs beside the API once the
     services are open (the CLI hands in the in-process arq worker: the app does not know
     the worker)."""
-    redis_url = settings.redis_url
-    if redis_url is None or not settings.token_secret:
+    if settings.redis_url is None or not settings.token_secret:
         raise ConfigError("the API app needs REDIS_URL and TOKEN_SECRET (`starling dev` sets both itself)")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await Services.open(settings, redis_url, mongo=mongo)
+        services = await Services.open(settings, mongo=mongo)
         app.state.services = services
         # One Redis subscription connection for every live subscriber of this process.
         hub = EventHub(

@@ -54,11 +54,10 @@ def app_from_environment() -> Starlette:
     return build_app(get_settings())
 
 
-def _require_datastores(settings: Settings, command: str) -> str:
-    """Check that ``command`` has real datastores and a token secret; returns REDIS_URL."""
+def _require_datastores(settings: Settings, command: str) -> None:
+    """Check that ``command`` has real datastores and a token secret."""
     role = f"`starling {command}` (for a self-contained server use `starling dev`)"
     settings.require("mongodb_url", "redis_url", "token_secret", role=role)
-    return settings.redis_url or ""
 
 
 def _dedicated_dev_redis(url: str) -> str:
@@ -131,15 +130,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = get_settings()
     _configure_logging(settings)
-    asyncio.run(_run_worker(settings, _require_datastores(settings, "worker")))
+    _require_datastores(settings, "worker")
+    asyncio.run(_run_worker(settings))
 
 
-async def _run_worker(settings: Settings, redis_url: str) -> None:
+async def _run_worker(settings: Settings) -> None:
     from starling.store.services import Services
     from starling.workers.settings import build_worker
     from starling.workers.supervisor import Supervisor
 
-    services = await Services.open(settings, redis_url)
+    services = await Services.open(settings)
     supervisor = Supervisor(lambda: build_worker(services, settings, handle_signals=True))
     log.warning("starling worker consuming %s", settings.queue_name)
     try:

@@ -30,6 +30,7 @@ LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 URL_SCHEMES = {
     "mongodb_url": ("mongodb", "mongodb+srv"),
     "redis_url": ("redis", "rediss", "unix"),
+    "queue_redis_url": ("redis", "rediss", "unix"),
     "public_url": ("http", "https"),
 }
 
@@ -47,10 +48,24 @@ class Settings(BaseSettings):
     )
     mongodb_db: str = Field(default="starling", description="MongoDB database name.")
     redis_url: str | None = Field(
-        default=None, description="Redis URL; unset = a private redis-server started in-process."
+        default=None,
+        description="The data Redis (timelines, caches, counters): one server or a Redis Cluster; "
+        "unset = a private redis-server started in-process.",
+    )
+    redis_cluster: bool | None = Field(
+        default=None,
+        description="Whether REDIS_URL is a Redis Cluster; unset = detected at start-up (`INFO cluster`).",
+    )
+    queue_redis_url: str | None = Field(
+        default=None,
+        description="A standalone Redis for the arq queue, pub/sub, presence and locks; unset = "
+        "REDIS_URL, which must then not be a cluster.",
     )
     redis_key_prefix: str = Field(
-        default="st:", description="Prefix of every Redis key, so Starling can share a database."
+        default="st:",
+        pattern=r"^[^{}]*$",
+        description="Prefix of every Redis key, so Starling can share a database (no braces: "
+        "they would make it every key's hash tag).",
     )
     queue_name: str = Field(default="starling:queue", description="arq queue name.")
 

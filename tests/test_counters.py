@@ -17,7 +17,7 @@ TWEETS = (101, 102, 103)
 
 @pytest.fixture
 async def services(redis_url: str) -> AsyncIterator[Services]:
-    opened = await Services.open(make_settings(redis_url), redis_url)
+    opened = await Services.open(make_settings(redis_url))
     for tweet_id in TWEETS:
         await opened.db.tweets.insert_one({"_id": tweet_id, "author_id": 1, "text": "t", "like_count": 0})
     try:

@@ -28,7 +28,7 @@ async def test_tweet_posted_over_http_reaches_follower_through_the_worker(redis_
         await api.feed_page(follower)  # the follower has an active (built) timeline
         tweet = await api.post(author, "over a real socket")
 
-        services = await Services.open(settings, redis_url, mongo=mongo)
+        services = await Services.open(settings, mongo=mongo)
         stack.push_async_callback(services.close, close_mongo=False)
         worker = build_worker(services, settings, burst=True, poll_delay=0.01)
         await worker.main()  # burst: runs what is queued, then returns

@@ -13,9 +13,11 @@ recounts from the collections, one aggregation per kind for a whole page, and st
 result for the next reader.
 
 **MongoDB's stored fields** (``like_count``...) follow through deltas: every write adds
-its delta to ``Keys.count_deltas()``, and the flush job (``workers.counters``) drains that
-hash and applies it with one ``bulk_write`` of ``$inc``, one update per tweet however many
-likes it got, so a viral tweet costs one write per flush instead of one per like.
+its delta to its tweet shard's ``Keys.count_deltas(shard)`` (``store.keys``: a tweet's
+counters and its shard's deltas share a slot, and writes spread over the shards), and the
+flush job (``workers.counters``) drains every shard and applies what they held with one
+``bulk_write`` of ``$inc``, one update per tweet however many likes it got, so a viral
+tweet costs one write per flush instead of one per like.
 
 **Races between a write and a recount.** A write is a MongoDB step then a Redis step; a
 recount read between the two would count the new document and the Redis step would add it
@@ -25,11 +27,12 @@ when no write was in flight when it started and none began before it was stored.
 the reader uses its recount for this request only. A write that dies between ``begin`` and
 ``end`` blocks storing recounts of that tweet for ``counter_guard_seconds``, no longer.
 
-**Flush guarantee.** A drained batch stays in Redis (``Keys.count_batch``, with its batch
-ID) until its ``bulk_write`` succeeded; the next flush retries it before draining anything
-new. Each tweet document records the last batch applied to it (``counts_batch``) and the
-update only matches a tweet that has not had this batch, so a batch is applied to every
-tweet exactly once however often the flush is cut short and run again. Flushes hold a
+**Flush guarantee.** A shard's drained batch stays in Redis (``Keys.count_batch``, with its
+batch ID) until its ``bulk_write`` succeeded; the next flush retries it before draining
+anything new from that shard. Each tweet document records the last batch applied to it
+(``counts_batch``) and the update only matches a tweet that has not had this batch, so a
+batch is applied to every tweet exactly once however often the flush is cut short and run
+again. Flushes hold a
 lock (``Keys.count_flush_lock``), so batches are applied one after another.
 
 **Repair.** Deltas that never reach the flush (Redis lost, or a process killed between a
@@ -52,6 +55,7 @@ from typing import Any
 from pymongo import UpdateOne
 from redis.exceptions import LockError
 
+from starling.store.keys import TWEET_SHARDS, tweet_shard
 from starling.store.redis import queue_script
 from starling.store.services import Services
 
@@ -117,11 +121,23 @@ class PendingChange:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Deltas drained for one flush: tweet ID -> kind -> delta."""
+    """Deltas drained for one flush: tweet ID -> kind -> delta, and the batch ID of each
+    shard they came from (a batch a cut-short flush left keeps its ID)."""
 
-    id: int
+    ids: dict[int, int]
     deltas: dict[int, dict[CounterKind, int]]
 
+    def id_of(self, tweet_id: int) -> int:
+        return self.ids[tweet_shard(tweet_id)]
+
+
+# KEYS: writers. ARGV: the new token, guard ttl.
+_BEGIN = """
+redis.call('HINCRBY', KEYS[1], 'busy', 1)
+redis.call('HSET', KEYS[1], 'gen', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 
 # KEYS: counts, writers, deltas. ARGV: tweet id, '1' if this write holds a writer guard,
 # guard ttl, then (kind, delta) pairs.
@@ -195,20 +211,14 @@ class Counters:
         self._redis = services.redis
         self._keys = services.keys
         self._settings = services.settings
-        self._end_change = services.redis.register_script(_END_CHANGE)
-        self._drain = services.redis.register_script(_DRAIN)
-        self._finish = services.redis.register_script(_FINISH)
 
     # -- writes --------------------------------------------------------------------------
 
     async def begin(self, tweet_id: int) -> bool:
         """Announce a write to the tweet's counts; call before its MongoDB step."""
         key = self._keys.count_writers(tweet_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "busy", 1)
-            pipe.hset(key, "gen", self._services.ids.next_id())
-            pipe.expire(key, self._settings.counter_guard_seconds)
-            await pipe.execute()
+        token, ttl = self._services.ids.next_id(), self._settings.counter_guard_seconds
+        await self._redis.eval(_BEGIN, 1, key, token, ttl)  # type: ignore[misc]
         return True
 
     async def end(self, tweet_id: int, change: PendingChange, *, guarded: bool) -> None:
@@ -218,10 +228,13 @@ class Counters:
         if not deltas and not guarded:
             return
         keys = self._keys
-        await self._end_change(
-            keys=[keys.counts(tweet_id), keys.count_writers(tweet_id), keys.count_deltas()],
-            args=[tweet_id, "1" if guarded else "0", self._settings.counter_guard_seconds, *deltas],
-        )
+        script_keys = [
+            keys.counts(tweet_id),
+            keys.count_writers(tweet_id),
+            keys.count_deltas(tweet_shard(tweet_id)),
+        ]
+        args = [tweet_id, "1" if guarded else "0", self._settings.counter_guard_seconds, *deltas]
+        await self._redis.eval(_END_CHANGE, len(script_keys), *script_keys, *args)  # type: ignore[misc]
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -229,17 +242,24 @@ class Counters:
         """The counts of each tweet: one Redis round trip, plus a recount from MongoDB (one
         query per kind, and the stored fields) for the tweets whose counters are gone."""
         keys = self._keys
+        shards = sorted({tweet_shard(tweet_id) for tweet_id in tweet_ids})
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.count_flush_state(), "busy", "gen")
+            for shard in shards:
+                pipe.hmget(keys.count_flush_state(shard), "busy", "gen")
             for tweet_id in tweet_ids:
                 pipe.hmget(keys.counts(tweet_id), *KIND_NAMES)
                 pipe.hmget(keys.count_writers(tweet_id), "busy", "gen")
             replies = await pipe.execute()
-        flush_busy, flush_gen = replies[0]
-        flush_seen = "-" if _text(flush_busy) not in ("", "0") else _text(flush_gen)
+        flush_seen = {
+            shard: "-" if _text(busy) not in ("", "0") else _text(gen)
+            for shard, (busy, gen) in zip(shards, replies, strict=False)
+        }
+        tweet_replies = replies[len(shards) :]
         found: dict[int, Counts] = {}
         writers_seen: dict[int, str | None] = {}
-        for tweet_id, values, (busy, gen) in zip(tweet_ids, replies[1::2], replies[2::2], strict=True):
+        for tweet_id, values, (busy, gen) in zip(
+            tweet_ids, tweet_replies[::2], tweet_replies[1::2], strict=True
+        ):
             if None not in values:
                 found[tweet_id] = Counts(*(int(value) for value in values))
             else:
@@ -286,7 +306,7 @@ class Counters:
         writers_seen: dict[int, str],
         counted: dict[int, Counts],
         stored: dict[int, Doc],
-        flush_seen: str,
+        flush_seen: dict[int, str],
     ) -> None:
         keys = self._keys
         ttl = self._settings.counter_ttl_seconds
@@ -297,16 +317,17 @@ class Counters:
                 for kind in KINDS:
                     stored_value = "" if doc is None else doc.get(kind.stored_field, 0)
                     triples += [kind.value, getattr(counted[tweet_id], kind.value), stored_value]
+                shard = tweet_shard(tweet_id)
                 queue_script(
                     pipe,
                     _STORE_RECOUNT,
                     [
                         keys.counts(tweet_id),
                         keys.count_writers(tweet_id),
-                        keys.count_deltas(),
-                        keys.count_flush_state(),
+                        keys.count_deltas(shard),
+                        keys.count_flush_state(shard),
                     ],
-                    [tweet_id, seen, flush_seen, ttl, *triples],
+                    [tweet_id, seen, flush_seen[shard], ttl, *triples],
                 )
             await pipe.execute()
 
@@ -315,7 +336,7 @@ class Counters:
     async def flush(self) -> int | None:
         """Apply the pending deltas to MongoDB: one ``bulk_write``. Returns how many tweets
         were updated, or None when another flush holds the lock."""
-        lock = self._redis.lock(
+        lock = self._services.queue_redis.lock(
             self._keys.count_flush_lock(), timeout=self._settings.counter_flush_lock_seconds
         )
         if not await lock.acquire(blocking=False):
@@ -334,31 +355,40 @@ class Counters:
                 log.warning("counter flush outlived its lock (counter_flush_lock_seconds)")
 
     async def drain(self) -> Batch | None:
-        """Take the pending deltas out of the way of new writes (or, first, the batch a
-        failed flush left behind); None when nothing is pending."""
+        """Take every shard's pending deltas out of the way of new writes (or, first, the
+        batch a failed flush left behind there): one script per shard, in one pipeline;
+        None when nothing is pending."""
         keys = self._keys
-        raw = await self._drain(
-            keys=[keys.count_deltas(), keys.count_batch(), keys.count_flush_state()],
-            args=[self._services.ids.next_id()],
-        )
-        if not raw:
-            return None
-        fields = dict(zip(map(_text, raw[::2]), map(_text, raw[1::2]), strict=True))
-        batch_id = int(fields.pop(_BATCH_ID_FIELD))
+        new_id = self._services.ids.next_id()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for shard in range(TWEET_SHARDS):
+                shard_keys = [
+                    keys.count_deltas(shard),
+                    keys.count_batch(shard),
+                    keys.count_flush_state(shard),
+                ]
+                queue_script(pipe, _DRAIN, shard_keys, [new_id])
+            replies = await pipe.execute()
+        ids: dict[int, int] = {}
         deltas: dict[int, dict[CounterKind, int]] = {}
-        for name, value in fields.items():
-            tweet_id, kind = name.split(":")
-            deltas.setdefault(int(tweet_id), {})[CounterKind(kind)] = int(value)
-        return Batch(id=batch_id, deltas=deltas)
+        for shard, raw in enumerate(replies):
+            if not raw:
+                continue
+            fields = dict(zip(map(_text, raw[::2]), map(_text, raw[1::2]), strict=True))
+            ids[shard] = int(fields.pop(_BATCH_ID_FIELD))
+            for name, value in fields.items():
+                tweet_id, kind = name.split(":")
+                deltas.setdefault(int(tweet_id), {})[CounterKind(kind)] = int(value)
+        return Batch(ids=ids, deltas=deltas) if ids else None
 
     async def apply(self, batch: Batch) -> int:
         """One ``bulk_write``: per tweet, ``$inc`` of its deltas unless it had this batch."""
         updates = [
             UpdateOne(
-                {"_id": tweet_id, "counts_batch": {"$ne": batch.id}},
+                {"_id": tweet_id, "counts_batch": {"$ne": batch.id_of(tweet_id)}},
                 {
                     "$inc": {kind.stored_field: delta for kind, delta in kinds.items() if delta},
-                    "$set": {"counts_batch": batch.id},
+                    "$set": {"counts_batch": batch.id_of(tweet_id)},
                 },
             )
             for tweet_id, kinds in batch.deltas.items()
@@ -370,6 +400,11 @@ class Counters:
         return result.modified_count
 
     async def finish(self, batch: Batch) -> None:
-        """Forget a batch that MongoDB has."""
+        """Forget a batch that MongoDB has (one script per shard it came from)."""
         keys = self._keys
-        await self._finish(keys=[keys.count_batch(), keys.count_flush_state()], args=[batch.id])
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for shard, batch_id in batch.ids.items():
+                queue_script(
+                    pipe, _FINISH, [keys.count_batch(shard), keys.count_flush_state(shard)], [batch_id]
+                )
+            await pipe.execute()

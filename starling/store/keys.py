@@ -1,106 +1,180 @@
-"""Every Redis key Starling uses, in one place.
+"""Every Redis key Starling uses, in one place, with its role and its slot rule.
 
 All keys start with ``Settings.redis_key_prefix`` so Starling can share a Redis database.
 Nothing here is the source of truth: each key can be lost and is rebuilt from MongoDB.
 
-Sorted sets of tweet IDs hold every member with score 0 and the ID written as a
-fixed-width decimal (``store.ids.to_member``): lexicographic order is then numeric order,
-which keeps full 63-bit precision (a float score would not) and lets
-``ZREVRANGEBYLEX`` page with an exclusive ``(cursor`` bound.
+**Roles.** Keys live on one of two Redis roles (``store.redis``): *data* (``REDIS_URL``,
+standalone or Redis Cluster) holds timelines, author lists, caches and counters; *queue*
+(``QUEUE_REDIS_URL``, always standalone) holds the arq queue, pub/sub channels, presence,
+global locks and coordination. Each builder's docstring starts with its role.
+
+**Slot rule.** On a cluster every command, script or transaction must touch keys of one
+hash slot. A data key therefore carries a hash tag (the part in ``{}``) naming a *shard*
+of the thing it belongs to, and keys used together share it:
+
+- ``{u<shard>}``: everything of a user (home timeline and its rebuild lock, author list,
+  followed-celebrities set), ``shard = user_shard(user_id)``, one of ``USER_SHARDS``.
+  A fan-out batch groups followers by shard and writes a shard's timelines with one
+  script, so the batch costs a command per shard touched, and reading followers in
+  shard order (``follows.follower_shard``) makes those groups large;
+- ``{t<shard>}``: a tweet's counters and the shard's delta hash, batch and flush state,
+  ``shard = tweet_shard(tweet_id)``, one of ``TWEET_SHARDS``: counter writes spread over
+  them, so no single hot key takes every like;
+- ``{cel}``: the global celebrity set and its epoch, changed together;
+- single-key data (tweet cache, trends, revocations) needs no tag.
+
+Queue keys need no tag: that role is one standalone server. The shard counts are part of
+the key layout (changing one re-keys every timeline), hence constants, not settings.
+
+**Encodings.** Sorted sets of tweet IDs hold every member with score 0 and the ID written as
+a fixed-width decimal (``store.ids.to_member``): lexicographic order is then numeric order,
+which keeps full 63-bit precision (a float score would not) and lets ``ZREVRANGEBYLEX`` page
+with an exclusive ``(cursor`` bound.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 # Lowest possible member: marks a home timeline as built (an empty-but-built timeline still
 # exists) and never reaches a client.
 TIMELINE_SENTINEL = "0" * 19
 
+USER_SHARDS = 1024
+"""Shards of user-keyed data: how many hash slots a cluster spreads timelines over."""
+TWEET_SHARDS = 256
+"""Shards of tweet counters: the flush drains this many delta hashes."""
+PRESENCE_SHARDS = 16
+"""Pieces of the online-user set (queue role), so no one key takes every renewal."""
+
+
+def _shard(entity_id: int, shards: int) -> int:
+    # A hash, not the ID's low bits: snowflakes made in one millisecond share those.
+    return zlib.crc32(entity_id.to_bytes(8, "big")) % shards
+
+
+def user_shard(user_id: int) -> int:
+    return _shard(user_id, USER_SHARDS)
+
+
+def tweet_shard(tweet_id: int) -> int:
+    return _shard(tweet_id, TWEET_SHARDS)
+
+
+def presence_shard(user_id: int) -> int:
+    return _shard(user_id, PRESENCE_SHARDS)
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     prefix: str
 
+    # -- data role: users' timelines ({u<shard>}) -----------------------------------------
+
+    def _user(self, user_id: int) -> str:
+        return f"{self.prefix}{{u{user_shard(user_id)}}}"
+
     def home_timeline(self, user_id: int) -> str:
-        """ZSET (lex) of tweet IDs in the user's home feed, capped at TIMELINE_MAX."""
-        return f"{self.prefix}tl:{user_id}"
+        """Data. ZSET (lex) of tweet IDs in the user's home feed, capped at TIMELINE_MAX."""
+        return f"{self._user(user_id)}:tl:{user_id}"
 
     @staticmethod
     def rebuild_lock(key: str) -> str:
-        """STRING held while one process rebuilds ``key`` (a home timeline or an author's
-        list) from MongoDB; while it is held, fan-out writes into ``key`` even though it is
-        not built yet, so nothing posted during the rebuild is missed."""
+        """Data, ``key``'s slot. STRING held while one process rebuilds ``key`` (a home
+        timeline or an author's list) from MongoDB; while it is held, fan-out writes into
+        ``key`` even though it is not built yet, so nothing posted during the rebuild is
+        missed."""
         return f"{key}:rebuild"
 
     def author_tweets(self, user_id: int) -> str:
-        """ZSET (lex) of the author's own recent tweet IDs, capped at AUTHOR_TWEETS_MAX, with
-        the same built-marker sentinel as home timelines; what readers merge for celebrities."""
-        return f"{self.prefix}ut:{user_id}"
+        """Data. ZSET (lex) of the author's own recent tweet IDs, capped at
+        AUTHOR_TWEETS_MAX, with the same built-marker sentinel as home timelines; what
+        readers merge for celebrities."""
+        return f"{self._user(user_id)}:ut:{user_id}"
 
     def followed_celebrities(self, user_id: int) -> str:
-        """SET of the authors the user follows whose tweets are merged at read time, plus a
-        member ``v{epoch}`` saying which ``celebrity_epoch`` it was built at (stale otherwise)."""
-        return f"{self.prefix}cel:{user_id}"
+        """Data, the user's slot. SET of the authors the user follows whose tweets are
+        merged at read time, plus a member ``v{epoch}`` saying which ``celebrity_epoch`` it
+        was built at (stale otherwise)."""
+        return f"{self._user(user_id)}:cel:{user_id}"
+
+    # -- data role: celebrities ({cel}) ----------------------------------------------------
 
     def merged_authors(self) -> str:
-        """SET of author IDs whose tweets readers merge at read time (celebrities, and former
-        celebrities until their recent tweets are copied into their followers' timelines).
-        No TTL: an eviction policy limited to volatile keys never drops it."""
-        return f"{self.prefix}cel:authors"
+        """Data, ``{cel}``. SET of author IDs whose tweets readers merge at read time
+        (celebrities, and former celebrities until their recent tweets are copied into
+        their followers' timelines). No TTL."""
+        return f"{self.prefix}{{cel}}:authors"
 
     def celebrity_epoch(self) -> str:
-        """INTEGER bumped whenever ``merged_authors`` changes; invalidates every
-        ``followed_celebrities`` set at once. No TTL."""
-        return f"{self.prefix}cel:epoch"
+        """Data, ``{cel}``. INTEGER bumped whenever ``merged_authors`` changes; invalidates
+        every ``followed_celebrities`` set at once. No TTL."""
+        return f"{self.prefix}{{cel}}:epoch"
+
+    # -- data role: single keys ------------------------------------------------------------
 
     def tweet(self, tweet_id: int) -> str:
-        """STRING: the tweet document as JSON, the hydration cache."""
+        """Data. STRING: the tweet document as JSON, the hydration cache."""
         return f"{self.prefix}tw:{tweet_id}"
 
     def trends(self) -> str:
-        """STRING: the top ``trends`` as JSON, cached for TRENDS_CACHE_SECONDS."""
+        """Data. STRING: the top ``trends`` as JSON, cached for TRENDS_CACHE_SECONDS."""
         return f"{self.prefix}trends"
 
     def revoked_token(self, token_id: str) -> str:
-        """STRING present while a logged-out token would otherwise still be valid."""
+        """Data. STRING present while a logged-out token would otherwise still be valid."""
         return f"{self.prefix}revoked:{token_id}"
 
     def revocations_loaded(self) -> str:
-        """STRING marker: revocations were copied from MongoDB into this Redis."""
+        """Data. STRING marker: revocations were copied from MongoDB into this Redis."""
         return f"{self.prefix}revoked:loaded"
 
-    # -- engagement counters (store.counters) ------------------------------------------
+    # -- data role: engagement counters ({t<shard>}, store.counters) ---------------------
+
+    def _tweets(self, shard: int) -> str:
+        return f"{self.prefix}{{t{shard}}}"
 
     def counts(self, tweet_id: int) -> str:
-        """HASH like/comment/retweet: the tweet's current counts as readers see them."""
-        return f"{self.prefix}ct:{tweet_id}"
+        """Data. HASH like/comment/retweet: the tweet's current counts as readers see them."""
+        return f"{self._tweets(tweet_shard(tweet_id))}:ct:{tweet_id}"
 
     def count_writers(self, tweet_id: int) -> str:
-        """HASH busy/gen: count changes of the tweet in flight, and a token each one renews."""
-        return f"{self.prefix}ct:{tweet_id}:w"
+        """Data, the tweet's slot. HASH busy/gen: count changes of the tweet in flight, and
+        a token each one renews."""
+        return f"{self.counts(tweet_id)}:w"
 
-    def count_deltas(self) -> str:
-        """HASH "{tweet id}:{kind}" -> delta that MongoDB's stored count does not have yet."""
-        return f"{self.prefix}ct:deltas"
+    def count_deltas(self, shard: int) -> str:
+        """Data, the shard's slot. HASH "{tweet id}:{kind}" -> delta that MongoDB's stored
+        count does not have yet, for the shard's tweets."""
+        return f"{self._tweets(shard)}:ct:deltas"
 
-    def count_batch(self) -> str:
-        """HASH: the deltas a flush is applying (``count_deltas`` renamed) and its batch ID."""
-        return f"{self.prefix}ct:batch"
+    def count_batch(self, shard: int) -> str:
+        """Data, the shard's slot. HASH: the deltas a flush is applying (``count_deltas``
+        renamed) and its batch ID."""
+        return f"{self._tweets(shard)}:ct:batch"
 
-    def count_flush_state(self) -> str:
-        """HASH busy/gen: whether a flush is applying a batch; the last batch applied."""
-        return f"{self.prefix}ct:flush"
+    def count_flush_state(self, shard: int) -> str:
+        """Data, the shard's slot. HASH busy/gen: whether a flush is applying the shard's
+        batch; the last batch applied."""
+        return f"{self._tweets(shard)}:ct:flush"
+
+    # -- queue role: locks and coordination -------------------------------------------------
 
     def count_flush_lock(self) -> str:
-        """STRING lock: one counter flush at a time."""
+        """Queue. STRING lock: one counter flush at a time."""
         return f"{self.prefix}ct:flush:lock"
 
-    # -- pub/sub channels (live events, see store.pubsub). Channels are global to a Redis
-    # server whatever the database number: the prefix is what keeps two deployments apart.
+    def worker_sequence(self) -> str:
+        """Queue. INTEGER incremented by each process at start to pick its snowflake
+        worker number."""
+        return f"{self.prefix}worker-seq"
+
+    # -- queue role: pub/sub channels (store.pubsub). Channels are global to a Redis server
+    # whatever the database number: the prefix is what keeps two deployments apart.
 
     def feed_events(self, user_id: int) -> str:
-        """CHANNEL: a tweet entered the user's home timeline (fan-out, or their own post)."""
+        """Queue. CHANNEL: a tweet entered the user's home timeline (fan-out, or their own post)."""
         return f"{self.feed_events_prefix()}{user_id}"
 
     def feed_events_prefix(self) -> str:
@@ -109,24 +183,21 @@ class Keys:
         return f"{self.prefix}ev:feed:"
 
     def author_events(self, author_id: int) -> str:
-        """CHANNEL: the author posted; followers of celebrities (no fan-out) listen here."""
+        """Queue. CHANNEL: the author posted; followers of celebrities (no fan-out) listen here."""
         return f"{self.prefix}ev:author:{author_id}"
 
     def notification_events(self, user_id: int) -> str:
-        """CHANNEL: a notification for the user was stored."""
+        """Queue. CHANNEL: a notification for the user was stored."""
         return f"{self.prefix}ev:notif:{user_id}"
 
     def tweet_events(self, tweet_id: int) -> str:
-        """CHANNEL: someone liked, commented on or retweeted the tweet."""
+        """Queue. CHANNEL: someone liked, commented on or retweeted the tweet."""
         return f"{self.prefix}ev:tweet:{tweet_id}"
 
-    def feed_presence(self) -> str:
-        """ZSET of the user IDs holding a ``homeFeed`` subscription in some API process, each
-        scored with the Redis-clock unix time it expires at unless that process renews it
-        (``store.pubsub.Presence``); fan-out publishes ``feed_events`` only to unexpired ones.
-        No TTL: expired members are pruned by the renewals."""
-        return f"{self.prefix}online:feed"
-
-    def worker_sequence(self) -> str:
-        """INTEGER incremented by each process at start to pick its snowflake worker number."""
-        return f"{self.prefix}worker-seq"
+    def feed_presence(self, shard: int) -> str:
+        """Queue. ZSET of the user IDs of one presence shard holding a ``homeFeed``
+        subscription in some API process, each scored with the Redis-clock unix time it
+        expires at unless that process renews it (``store.pubsub.presence``); fan-out
+        publishes ``feed_events`` only to unexpired ones. No TTL: expired members are
+        pruned by the renewals."""
+        return f"{self.prefix}online:feed:{shard}"

@@ -1,5 +1,13 @@
-"""Redis connections, Lua scripts on pipelines, and the private redis-server used when no
-``REDIS_URL`` is given."""
+"""Redis connections for both roles, Lua scripts on pipelines, and the private redis-server
+used when no ``REDIS_URL`` is given.
+
+The *data* role (``REDIS_URL``) is a plain client or, when the server is a Redis Cluster
+(detected at start-up with ``INFO cluster``, or forced by ``REDIS_CLUSTER``), redis-py's
+cluster client; code written for it uses only what both offer: non-transactional
+pipelines (the cluster client runs one round trip per node, in parallel) and scripts whose
+keys share a slot (``store.keys``). The *queue* role (``QUEUE_REDIS_URL``) is always a
+plain client: arq, pub/sub, presence and locks need a single server.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 
 from starling.store.monitoring import CountingConnection
 
@@ -24,13 +33,44 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT_SECONDS = 10.0
 
 
+DataRedis = Redis | RedisCluster
+"""The data role's client: one server or a cluster."""
+DataPipeline = Pipeline | ClusterPipeline
+
+
 def connect_redis(url: str) -> Redis:
     """A client whose round trips are counted (see ``store.monitoring``)."""
     pool = ConnectionPool.from_url(url, connection_class=CountingConnection)
     return Redis(connection_pool=pool)
 
 
-def queue_script(pipe: Pipeline, source: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+async def is_cluster(url: str) -> bool:
+    """Whether the server at ``url`` runs in cluster mode."""
+    client = Redis.from_url(url)
+    try:
+        info = await client.info("cluster")
+        return bool(info.get("cluster_enabled"))
+    finally:
+        await client.aclose()
+
+
+def connect_data_redis(url: str, *, cluster: bool) -> DataRedis:
+    """The data role's client, its round trips counted like ``connect_redis``'s."""
+    if not cluster:
+        return connect_redis(url)
+    client = RedisCluster.from_url(url)
+    # The cluster client has no connection_class option: nodes it discovers take it from
+    # these kwargs, and the startup node is made again with it.
+    client.connection_kwargs["connection_class"] = CountingConnection
+    manager = client.nodes_manager
+    manager.startup_nodes = {
+        name: ClusterNode(node.host, node.port, **client.connection_kwargs)
+        for name, node in manager.startup_nodes.items()
+    }
+    return client
+
+
+def queue_script(pipe: DataPipeline, source: str, keys: Sequence[str], args: Sequence[Any]) -> None:
     """Queue, on ``pipe``, one run of the Lua script ``source``.
 
     Sent as ``EVAL`` with its source, which Redis caches by hash, rather than ``EVALSHA`` with

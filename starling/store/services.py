@@ -2,6 +2,7 @@
 
 The API and the worker both build one ``Services``; in ``starling dev`` they share the
 same instance, which is what lets the embedded (in-process) MongoDB engine serve both.
+Each Redis role has its own connection pool (``store.redis``, ``store.keys``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 from arq import ArqRedis
 from redis.asyncio import Redis
 
-from starling.config import Settings
+from starling.config import ConfigError, Settings
 from starling.store.ids import MAX_WORKER, SnowflakeGenerator
 from starling.store.keys import Keys
 from starling.store.mongo import Mongo, connect_mongo, ensure_indexes
-from starling.store.redis import connect_redis
+from starling.store.redis import DataRedis, connect_data_redis, connect_redis, is_cluster
 from starling.store.timelines import Timelines
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,13 @@ log = logging.getLogger(__name__)
 class Services:
     settings: Settings
     mongo: Mongo
-    redis: Redis
+    redis: DataRedis
+    """The data role: timelines, author lists, caches, counters."""
+    queue_redis: Redis
+    """The queue role: pub/sub, presence, locks, coordination."""
     queue: ArqRedis
+    """The arq queue, on the queue role's pool."""
+    cluster: bool
     keys: Keys
     ids: SnowflakeGenerator
     timelines: Timelines
@@ -39,26 +45,44 @@ class Services:
         return self.mongo.collections
 
     @classmethod
-    async def open(cls, settings: Settings, redis_url: str, mongo: Mongo | None = None) -> Services:
+    async def open(cls, settings: Settings, mongo: Mongo | None = None) -> Services:
+        redis_url = settings.redis_url
+        if redis_url is None:
+            raise ConfigError("REDIS_URL is unset (`starling dev` starts a private Redis itself)")
+        cluster = settings.redis_cluster
+        if cluster is None:
+            cluster = await is_cluster(redis_url)
+        queue_url = settings.queue_redis_url
+        if queue_url is None:
+            if cluster:
+                raise ConfigError(
+                    "REDIS_URL is a Redis Cluster: set QUEUE_REDIS_URL to a standalone Redis for "
+                    "the job queue, pub/sub and locks (arq and pub/sub need one server)"
+                )
+            queue_url = redis_url
         mongo = mongo or connect_mongo(settings)
         await ensure_indexes(mongo)
-        redis = connect_redis(redis_url)
-        queue = ArqRedis(redis.connection_pool, default_queue_name=settings.queue_name)
+        redis = connect_data_redis(redis_url, cluster=cluster)
+        queue_redis = connect_redis(queue_url)
+        queue = ArqRedis(queue_redis.connection_pool, default_queue_name=settings.queue_name)
         keys = Keys(settings.redis_key_prefix)
         worker_id = settings.worker_id
         if worker_id is None:
             # Unique among the last 1024 processes started against this Redis: enough for
             # snowflakes, with no per-process configuration.
-            worker_id = (await redis.incr(keys.worker_sequence()) - 1) % (MAX_WORKER + 1)
+            worker_id = (await queue_redis.incr(keys.worker_sequence()) - 1) % (MAX_WORKER + 1)
         return cls(
             settings=settings,
             mongo=mongo,
             redis=redis,
+            queue_redis=queue_redis,
             queue=queue,
+            cluster=cluster,
             keys=keys,
             ids=SnowflakeGenerator(worker_id),
             timelines=Timelines(
                 redis,
+                cluster=cluster,
                 timeline_max=settings.timeline_max,
                 author_max=settings.author_tweets_max,
                 ttl_seconds=settings.timeline_ttl_seconds,
@@ -67,5 +91,6 @@ class Services:
 
     async def close(self, *, close_mongo: bool = True) -> None:
         await self.redis.aclose()
+        await self.queue_redis.aclose()  # the queue's pool too
         if close_mongo:
             await self.mongo.close()

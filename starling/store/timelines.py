@@ -9,18 +9,23 @@ Writers only touch lists that are built or being rebuilt (``Keys.rebuild_lock`` 
 writing into a lost list would be wasted work and could hide the loss, while a list under
 rebuild must receive what is posted during the rebuild's MongoDB query, or the rebuilt
 list would miss it. The rebuild then merges its result into what arrived meanwhile.
+
+On a Redis Cluster a script may only name keys of one slot: a fan-out batch then runs the
+add script once per slot its followers' timelines fall in (``store.keys``: timelines of a
+user shard share a slot, and fan-out reads followers in shard order, so those groups are
+large). On one server it runs once for the whole batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import groupby
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.crc import key_slot
 
 from starling.store.ids import to_member
 from starling.store.keys import TIMELINE_SENTINEL, Keys
-from starling.store.redis import queue_script
+from starling.store.redis import DataPipeline, DataRedis, queue_script
 
 # KEYS: pairs of (list, its rebuild lock); ARGV[1] length cap; ARGV[2..] members. Adds to
 # each list that is built or being rebuilt, then trims its oldest entries while keeping the
@@ -39,12 +44,24 @@ end
 return written
 """
 
+# KEYS[1] a list; ARGV[1] length cap; ARGV[2] TTL; ARGV[3..] members (the sentinel first).
+# A rebuilt list, merged into what fan-out wrote while the rebuild held its lock.
+_STORE = """
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 
 class Timelines:
     """Redis operations on home timelines and author lists; no knowledge of MongoDB."""
 
-    def __init__(self, redis: Redis, timeline_max: int, author_max: int, ttl_seconds: int):
+    def __init__(
+        self, redis: DataRedis, *, cluster: bool, timeline_max: int, author_max: int, ttl_seconds: int
+    ):
         self._redis = redis
+        self._cluster = cluster
         self._timeline_max = timeline_max
         self._author_max = author_max
         self._ttl = ttl_seconds
@@ -52,25 +69,32 @@ class Timelines:
     # -- writes ------------------------------------------------------------------------
 
     def add_to_timelines(
-        self, pipe: Pipeline, timeline_keys: Iterable[str], tweet_ids: Sequence[int]
-    ) -> None:
+        self, pipe: DataPipeline, timeline_keys: Iterable[str], tweet_ids: Sequence[int]
+    ) -> int:
         """Queue, on ``pipe``, adding ``tweet_ids`` to each built timeline (idempotent): one
-        script call for all of them, a single reply (how many were written)."""
-        self._add(pipe, timeline_keys, tweet_ids, self._timeline_max)
+        script call for all of them (one per slot on a cluster), each replying how many it
+        wrote. Returns how many replies were queued."""
+        return self._add(pipe, timeline_keys, tweet_ids, self._timeline_max)
 
-    def add_author_tweet(self, pipe: Pipeline, author_key: str, tweet_id: int) -> None:
+    def add_author_tweet(self, pipe: DataPipeline, author_key: str, tweet_id: int) -> int:
         """Queue adding a new tweet to its author's list, if that list is built."""
-        self._add(pipe, [author_key], [tweet_id], self._author_max)
+        return self._add(pipe, [author_key], [tweet_id], self._author_max)
 
-    def _add(self, pipe: Pipeline, keys: Iterable[str], tweet_ids: Sequence[int], cap: int) -> None:
-        script_keys = [name for key in keys for name in (key, Keys.rebuild_lock(key))]
-        if not script_keys or not tweet_ids:
-            return
+    def _add(self, pipe: DataPipeline, keys: Iterable[str], tweet_ids: Sequence[int], cap: int) -> int:
+        if not tweet_ids:
+            return 0
         members = [to_member(tweet_id) for tweet_id in tweet_ids]
-        queue_script(pipe, _ADD_IF_BUILT, script_keys, [cap, *members])
+        groups = _by_slot(keys) if self._cluster else [list(keys)]
+        queued = 0
+        for group in groups:
+            if group:
+                script_keys = [name for key in group for name in (key, Keys.rebuild_lock(key))]
+                queue_script(pipe, _ADD_IF_BUILT, script_keys, [cap, *members])
+                queued += 1
+        return queued
 
     def remove_from_timelines(
-        self, pipe: Pipeline, timeline_keys: Iterable[str], tweet_ids: Sequence[int]
+        self, pipe: DataPipeline, timeline_keys: Iterable[str], tweet_ids: Sequence[int]
     ) -> None:
         members = [to_member(tweet_id) for tweet_id in tweet_ids]
         for key in timeline_keys:
@@ -85,26 +109,21 @@ class Timelines:
         await self._store(key, tweet_ids, self._author_max)
 
     async def _store(self, key: str, tweet_ids: Sequence[int], cap: int) -> None:
-        # Merged into, not replacing, what fan-out wrote while the rebuild held its lock.
-        mapping = {TIMELINE_SENTINEL: 0} | {to_member(tweet_id): 0 for tweet_id in tweet_ids}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, mapping)
-            pipe.zremrangebyrank(key, 1, -(cap + 1))
-            pipe.expire(key, self._ttl)
-            await pipe.execute()
+        members = [TIMELINE_SENTINEL, *(to_member(tweet_id) for tweet_id in tweet_ids)]
+        await self._redis.eval(_STORE, 1, key, cap, self._ttl, *members)  # type: ignore[misc]
 
     # -- reads -------------------------------------------------------------------------
 
-    def queue_page(self, pipe: Pipeline, key: str, before: int | None, count: int) -> None:
+    def queue_page(self, pipe: DataPipeline, key: str, before: int | None, count: int) -> None:
         """Queue reading up to ``count`` IDs older than ``before``, newest first."""
         upper = f"({to_member(before)}" if before is not None else "+"
         pipe.zrevrangebylex(key, upper, "-", start=0, num=count)
 
-    def queue_is_built(self, pipe: Pipeline, key: str) -> None:
+    def queue_is_built(self, pipe: DataPipeline, key: str) -> None:
         """Queue the sentinel's score: None when the list must be rebuilt (see ``is_built``)."""
         pipe.zscore(key, TIMELINE_SENTINEL)
 
-    def queue_touch(self, pipe: Pipeline, key: str) -> None:
+    def queue_touch(self, pipe: DataPipeline, key: str) -> None:
         """Keep an active reader's timeline alive for another TTL."""
         pipe.expire(key, self._ttl)
 
@@ -125,3 +144,9 @@ def decode_members(raw: Sequence[bytes | str]) -> tuple[list[int], bool]:
         else:
             ids.append(int(text))
     return ids, reached_end
+
+
+def _by_slot(keys: Iterable[str]) -> list[list[str]]:
+    """``keys`` grouped by hash slot (one script per group on a cluster)."""
+    slotted = sorted((key_slot(key.encode()), key) for key in keys)
+    return [[key for _, key in group] for _, group in groupby(slotted, key=lambda pair: pair[0])]

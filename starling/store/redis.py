@@ -43,7 +43,8 @@ def queue_script(pipe: Pipeline, source: str, keys: Sequence[str], args: Sequenc
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _redis_server_binary() -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+
 from arq import ArqRedis
 from redis.asyncio import Redis
 

@@ -74,11 +74,6 @@ def _ensure_id(document: Any) -> None:
         document["_id"] = ObjectId()
 
 
-def _sort_document(sort: SortSpec | None) -> dict[str, Any] | None:
-    """A sort spec as the mapping PyMongo's single-update requests hold."""
-    return None if sort is None else dict(key_list(sort))
-
-
 def _update_raw_result(raw: Mapping[str, Any]) -> Document:
     """Reshape mongomock's update reply into the server's (``upserted`` only when it happened).
 
@@ -328,10 +323,10 @@ class EmbeddedCollection:
         update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         upsert: bool = False,
         *,
-        sort: SortSpec | None = None,
+        sort: Mapping[str, Any] | None = None,
     ) -> UpdateResult:
         async with self._round_trip("update", write=True):
-            request = UpdateOne(filter, update, upsert, sort=_sort_document(sort))
+            request = UpdateOne(filter, update, upsert, sort=sort)
             return UpdateResult(self._update(request), True)
 
     async def update_many(
@@ -349,10 +344,10 @@ class EmbeddedCollection:
         replacement: Mapping[str, Any],
         upsert: bool = False,
         *,
-        sort: SortSpec | None = None,
+        sort: Mapping[str, Any] | None = None,
     ) -> UpdateResult:
         async with self._round_trip("update", write=True):
-            request = ReplaceOne(filter, replacement, upsert, sort=_sort_document(sort))
+            request = ReplaceOne(filter, replacement, upsert, sort=sort)
             return UpdateResult(self._update(request), True)
 
     async def delete_one(self, filter: Mapping[str, Any]) -> DeleteResult:

@@ -54,7 +54,7 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
-class StarlingGraphQL(GraphQL):
+class StarlingGraphQL(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view with Starling's context, error shape and persisted queries."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter

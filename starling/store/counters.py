@@ -4,7 +4,7 @@ One mechanism serves the three kinds of counter (``CounterKind``).
 
 **Truth.** The collections: a tweet has as many likes as ``likes`` documents, comments as
 ``comments`` documents and retweets as live retweets (tweets whose ``retweet_of`` is it and
-that still hold a ``retweet_key``, which ``resolvers.tweets.retract`` removes).
+that still hold a ``retweet_key``, which taking a retweet back removes).
 
 **What readers see** is ``Keys.counts(tweet)``, a Redis HASH of absolute values. A write
 moves it (when present) in the same script that records the write's delta. A reader who

@@ -63,7 +63,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "notifications": [
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("user_id", ASCENDING), ("read", ASCENDING)]),  # the unread count
-        # The collapse rule (resolvers.notifications): one notification per dedupe key.
+        # The collapse rule (store.notifications): one notification per dedupe key.
         IndexModel([("dedupe_key", ASCENDING)], unique=True),
     ],
     "revoked_tokens": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],

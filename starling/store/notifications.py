@@ -1,6 +1,7 @@
 """Stored notifications: inserting one under the collapse rule and announcing it live.
 
-The rules of who is notified, and the collapse rule, are in ``resolvers.notifications``.
+Who is notified for which action is the domain's rule (the notification operations and the
+``notify`` job); the collapse rule is the unique ``dedupe_key`` each caller passes.
 """
 
 from __future__ import annotations

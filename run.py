@@ -77,7 +77,10 @@ LINTERS = (
     ("ruff format", ["ruff", "format", "--check"]),
 )
 # Whole-package checks: they take no paths.
-PACKAGE_LINTERS = (("import contract", ["lint-imports"]),)
+PACKAGE_LINTERS = (
+    ("mypy", ["mypy", "starling"]),
+    ("import contract", ["lint-imports"]),
+)
 
 
 def lint(bin_dir: Path, paths: list[str], env: dict[str, str]) -> int:

@@ -56,7 +56,7 @@ from typing import Any
 from starling.config import Settings
 from starling.store.documents import utcnow
 from starling.store.ids import SnowflakeGenerator, to_member
-from starling.store.keys import TIMELINE_SENTINEL
+from starling.store.keys import PRESENCE_SHARDS, TIMELINE_SENTINEL
 from starling.store.mongo import connect_mongo
 from starling.store.redis import PrivateRedisServer
 from starling.store.services import Services
@@ -169,11 +169,14 @@ async def mark_online(services: Services, follower_ids: Sequence[int], share: fl
     subscription (an hour of presence, as ``store.pubsub.Presence`` would keep renewing);
     returns how many."""
     online = follower_ids[:: round(1 / share)] if share else []
-    key = services.keys.feed_presence()
-    seconds, _ = await services.redis.time()
-    await services.redis.delete(key)
+    keys, redis = services.keys, services.queue_redis
+    seconds, _ = await redis.time()
+    await redis.delete(*(keys.feed_presence(shard) for shard in range(PRESENCE_SHARDS)))
     for page in batches(online, SEED_BATCH):
-        await services.redis.zadd(key, {str(follower): seconds + 3600 for follower in page})
+        async with redis.pipeline(transaction=False) as pipe:
+            for follower in page:
+                pipe.zadd(keys.feed_presence_of(follower), {str(follower): seconds + 3600})
+            await pipe.execute()
     return len(online)
 
 

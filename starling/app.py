@@ -54,7 +54,7 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
-class StarlingGraphQL(GraphQL):
+class StarlingGraphQL(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view with Starling's context, error shape and persisted queries."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter
@@ -118,7 +118,12 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
     checks: dict[str, str] = {}
-    for name, probe in (("mongodb", services.mongo.ping()), ("redis", services.redis.ping())):
+    probes = (
+        ("mongodb", services.mongo.ping()),
+        ("redis", services.redis.ping()),
+        ("queue_redis", services.queue_redis.ping()),
+    )
+    for name, probe in probes:
         try:
             await asyncio.wait_for(probe, READY_TIMEOUT_SECONDS)
             checks[name] = "ok"
@@ -172,7 +177,7 @@ def create_app(
         app.state.services = services
         # One Redis subscription connection for every live subscriber of this process.
         hub = EventHub(
-            services.redis,
+            services.queue_redis,
             queue_size=settings.subscriber_queue_size,
             ping_seconds=settings.event_hub_ping_seconds,
             reconnect_seconds=settings.event_hub_reconnect_seconds,

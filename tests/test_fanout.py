@@ -143,9 +143,10 @@ async def test_a_repeated_fanout_adds_nothing_twice(redis_url: str) -> None:
             assert await h.api.whole_feed(follower) == [tweet]
 
 
-async def test_a_fanout_batch_costs_one_redis_round_trip(redis_url: str) -> None:
-    """Timelines written and online followers told in one pipeline, with no script-cache
-    check before it (``store.redis.queue_script``)."""
+async def test_a_fanout_batch_costs_one_round_trip_per_redis_role(redis_url: str) -> None:
+    """Timelines written in one data-Redis pipeline and online followers told in one
+    queue-Redis pipeline, sent at once, with no script-cache check before either
+    (``store.redis.queue_script``)."""
     async with started(redis_url, run_worker_in_process=False) as h:
         author = await h.api.sign_up("author")
         followers = await audience(h, author, 3)
@@ -153,7 +154,7 @@ async def test_a_fanout_batch_costs_one_redis_round_trip(redis_url: str) -> None
         follower_ids = [int(follower.id) for follower in followers]
         with count_round_trips() as trips:
             await fanout.deliver_batch(h.services, follower_ids, [int(tweet)], announce=True)
-        assert (trips.mongo, trips.redis) == (0, 1)
+        assert (trips.mongo, trips.redis) == (0, 2)
         assert await holders(h, followers, tweet) == [True, True, True]
 
 
@@ -185,8 +186,8 @@ async def test_a_fanout_publishes_only_to_followers_online_now(redis_url: str) -
         author = await h.api.sign_up("author")
         followers = await audience(h, author, 3)
         online, expired, offline = (int(follower.id) for follower in followers)
-        keys, redis = h.services.keys, h.services.redis
-        presence = Presence(redis, keys.feed_presence(), h.settings.presence_ttl_seconds)
+        keys, redis = h.services.keys, h.services.queue_redis
+        presence = Presence(redis, "feed", keys.feed_presence_of, h.settings.presence_ttl_seconds)
         channels = [keys.feed_events(user) for user in (online, expired, offline)]
         tweet = ""
 
@@ -197,8 +198,9 @@ async def test_a_fanout_publishes_only_to_followers_online_now(redis_url: str) -
 
         async with presence.hold(online):
             seconds, micros = await redis.time()
-            await redis.zadd(keys.feed_presence(), {str(expired): seconds + micros / 1e6 - 1})
+            await redis.zadd(keys.feed_presence_of(expired), {str(expired): seconds + micros / 1e6 - 1})
             heard = await heard_while(redis, channels, post_and_fan_out)
-            assert await redis.zscore(keys.feed_presence(), str(expired)) is not None  # expired, not pruned
+            # Expired, not pruned:
+            assert await redis.zscore(keys.feed_presence_of(expired), str(expired)) is not None
         assert heard == [(keys.feed_events(online), {"tweet_id": int(tweet)})]
         assert await holders(h, followers, tweet) == [True, True, True]

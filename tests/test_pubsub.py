@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.live import listen
-from starling.store.keys import Keys
+from starling.store.keys import Keys, presence_shard
 from starling.store.pubsub import (
     EventHub,
     Presence,
@@ -186,12 +186,12 @@ async def online(redis: Redis, keys: Keys, user_ids: list[int]) -> int:
     """How many of ``user_ids`` the fan-out's live-feed script finds online."""
     async with redis.pipeline(transaction=False) as pipe:
         queue_live_feed_events(pipe, keys, user_ids, [1])
-        [reached] = await pipe.execute()
-    return reached
+        replies = await pipe.execute()
+    return sum(replies)  # a reply per presence shard
 
 
 async def test_a_viewer_stays_online_while_any_process_holds_them(redis: Redis, keys: Keys) -> None:
-    first, second = (Presence(redis, keys.feed_presence(), TTL) for _ in range(2))  # two processes
+    first, second = (Presence(redis, "feed", keys.feed_presence_of, TTL) for _ in range(2))  # two processes
     viewer, other = 1, 2
     async with first.hold(viewer):
         async with first.hold(viewer):  # a second local subscription of the same viewer
@@ -209,15 +209,17 @@ async def test_a_viewer_stays_online_while_any_process_holds_them(redis: Redis, 
 async def test_the_presence_of_a_process_that_stops_renewing_expires_and_is_pruned(
     redis: Redis, keys: Keys
 ) -> None:
-    crashed, survivor = (Presence(redis, keys.feed_presence(), TTL) for _ in range(2))
+    crashed, survivor = (Presence(redis, "feed", keys.feed_presence_of, TTL) for _ in range(2))
     async with crashed.hold(1):
         await crashed.stop()  # what dying does to it: no more renewals, no goodbye
         assert await online(redis, keys, [1]) == 1
         await asyncio.sleep(1.5 * TTL)
         assert await online(redis, keys, [1]) == 0  # still in the set, but expired
-        assert await redis.zscore(keys.feed_presence(), "1") is not None
-        async with survivor.hold(2):  # any other process's write prunes it
-            assert await redis.zrange(keys.feed_presence(), 0, -1) == [b"2"]
+        assert await redis.zscore(keys.feed_presence_of(1), "1") is not None
+        # Any other process's write to that shard prunes it.
+        same_shard = next(user for user in range(2, 1000) if presence_shard(user) == presence_shard(1))
+        async with survivor.hold(same_shard):
+            assert await redis.zrange(keys.feed_presence_of(1), 0, -1) == [str(same_shard).encode()]
 
 
 async def test_the_live_feed_script_reaches_exactly_the_online_users_of_a_large_batch(
@@ -228,13 +230,14 @@ async def test_the_live_feed_script_reaches_exactly_the_online_users_of_a_large_
     present = [batch[0], batch[999], batch[1000], batch[-1]]
     absent = batch[500]
     seconds, _ = await redis.time()
-    await redis.zadd(keys.feed_presence(), {str(user): seconds + 60 for user in present})
+    for user in present:
+        await redis.zadd(keys.feed_presence_of(user), {str(user): seconds + 60})
     subscribers = {user: hub.subscribe([keys.feed_events(user)]) for user in [*present, absent]}
     for user in subscribers:
         await subscribed(redis, keys.feed_events(user))
     async with redis.pipeline(transaction=False) as pipe:
         queue_live_feed_events(pipe, keys, batch, [7, 8])
-        assert await pipe.execute() == [len(present)]
+        assert sum(await pipe.execute()) == len(present)
     for user in present:
         assert [await next_event(subscribers[user]) for _ in range(2)] == [{"tweet_id": 7}, {"tweet_id": 8}]
     await publish(redis, keys.feed_events(absent), {"marker": True})

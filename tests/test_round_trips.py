@@ -107,8 +107,10 @@ async def engaged_reader(api: Api) -> Account:
 async def drop_counters(app: Starlette) -> None:
     """Forget every tweet's counts in Redis, as an expiry or a lost Redis would."""
     services = app.state.services
-    keys = [key async for key in services.redis.scan_iter(match=services.keys.counts(0)[:-1] + "[0-9]*")]
-    await services.redis.delete(*keys)
+    pattern = services.keys.prefix + "{t*}:ct:[0-9]*"  # store.keys.Keys.counts, every shard
+    keys = [key async for key in services.redis.scan_iter(match=pattern)]
+    for key in keys:  # one at a time: on a cluster they live in many slots
+        await services.redis.delete(key)
 
 
 async def test_engagement_fields_cost_constant_round_trips(api: Api, app: Starlette) -> None:

@@ -60,11 +60,14 @@ async def test_a_home_feed_subscriber_is_marked_online_before_the_subscription_i
     to expire when the subscription ends, since another process may hold one too."""
     reader = await live.api.sign_up("reader")
     keys, settings = live.services.keys, live.services.settings
-    presence = live.hub.presence(keys.feed_presence(), settings.presence_ttl_seconds)
+    presence = live.hub.presence("feed", keys.feed_presence_of, settings.presence_ttl_seconds)
     async with Listener(live.client(reader.token), HOME_FEED) as feed:
         await live.settled(1)
         assert presence.holders == {int(reader.id)}
-        assert await live.services.redis.zscore(keys.feed_presence(), reader.id) is not None
+        assert (
+            await live.services.queue_redis.zscore(keys.feed_presence_of(int(reader.id)), reader.id)
+            is not None
+        )
         await feed.stop()
         await live.settled(0)
     assert presence.holders == frozenset()

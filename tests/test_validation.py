@@ -151,7 +151,7 @@ async def test_health_endpoints(api: Api) -> None:
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
     ready = await api.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "mongodb": "ok", "redis": "ok"}
+    assert ready.json() == {"ready": True, "mongodb": "ok", "redis": "ok", "queue_redis": "ok"}
     metrics = await api.http.get("/metrics")
     assert "starling_redis_round_trips_total" in metrics.text
 

@@ -41,7 +41,7 @@ async def record_activity(
     idempotent repeat. Never raises for Redis trouble."""
     event = activity_event(kind, actor_id, tweet_id, comment_id)
     await best_effort(
-        f"{kind} activity event", publish(services.redis, services.keys.tweet_events(tweet_id), event)
+        f"{kind} activity event", publish(services.queue_redis, services.keys.tweet_events(tweet_id), event)
     )
     await request_notification(
         services, NotificationKind(kind.value), actor_id, tweet_id=tweet_id, comment_id=comment_id

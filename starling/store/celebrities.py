@@ -3,7 +3,7 @@
 **Who.** An author is a celebrity while ``users.followers_count > CELEBRITY_FOLLOWERS``;
 MongoDB decides. The fan-out of a celebrity's tweet writes the author's own timeline and
 author list (``Keys.author_tweets``) only, and each reader's ``homeFeed`` merges the lists
-of the celebrities they follow (``resolvers.feed``).
+of the celebrities they follow (the feed read path).
 
 **Redis state.**
 
@@ -31,11 +31,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
 from starling.config import Settings
 from starling.store.jobs import BACKFILL_AUTHOR
-from starling.store.redis import queue_script
+from starling.store.redis import DataPipeline, queue_script, run_script
 from starling.store.services import Services
 
 # KEYS[1] merged_authors, KEYS[2] celebrity_epoch; ARGV[1] author; ARGV[2] "1" join / "0" leave.
@@ -52,6 +50,14 @@ return changed
 """
 
 _EPOCH_MARK = "v"
+
+# KEYS[1] a set; ARGV[1] TTL; ARGV[2..] its new members. Replaced whole, at once.
+_REPLACE_SET = """
+redis.call('DEL', KEYS[1])
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 def is_celebrity(settings: Settings, followers_count: int) -> bool:
@@ -72,14 +78,14 @@ async def celebrities_among(services: Services, user_ids: Sequence[int]) -> set[
 # -- the author side -----------------------------------------------------------------------
 
 
-def _set_merged(services: Services, pipe: Pipeline, author_id: int, merged: bool) -> None:
+def _set_merged(services: Services, pipe: DataPipeline, author_id: int, merged: bool) -> None:
     keys = services.keys
     queue_script(
         pipe, _SET_MERGED, [keys.merged_authors(), keys.celebrity_epoch()], [author_id, 1 if merged else 0]
     )
 
 
-def queue_status_check(services: Services, pipe: Pipeline, author_id: int, celebrity: bool) -> None:
+def queue_status_check(services: Services, pipe: DataPipeline, author_id: int, celebrity: bool) -> None:
     """Queue, on the fan-out's pipeline, making ``merged_authors`` agree with what the
     fan-out found: a celebrity joins it; for anyone else, whether they are still in it (a
     crossing down whose backfill has not run). Pass the reply to ``settle_status``."""
@@ -127,7 +133,7 @@ async def stop_merging(services: Services, author_id: int) -> None:
 # -- the reader side -----------------------------------------------------------------------
 
 
-def queue_read_followed(services: Services, pipe: Pipeline, reader_id: int) -> None:
+def queue_read_followed(services: Services, pipe: DataPipeline, reader_id: int) -> None:
     """Queue reading the reader's cached set and the epoch (two replies for ``decode_followed``)."""
     pipe.smembers(services.keys.followed_celebrities(reader_id))
     pipe.get(services.keys.celebrity_epoch())
@@ -149,14 +155,16 @@ async def rebuild_followed(
     leaves the set stale rather than wrong."""
     merged = set(celebrities)
     if followees:
-        flags = await services.redis.smismember(services.keys.merged_authors(), [str(f) for f in followees])
+        members = [str(f) for f in followees]
+        # redis-py's asyncio client reuses the sync client's annotation (a list or an
+        # awaitable of one) for SMISMEMBER; on redis.asyncio.Redis it is always awaitable.
+        flags = await services.redis.smismember(services.keys.merged_authors(), members)  # type: ignore[misc]
         merged |= {followee for followee, flag in zip(followees, flags, strict=True) if flag}
     key = services.keys.followed_celebrities(reader_id)
-    async with services.redis.pipeline(transaction=True) as pipe:
-        pipe.delete(key)
-        pipe.sadd(key, f"{_EPOCH_MARK}{int(epoch or 0)}", *(str(author) for author in merged))
-        pipe.expire(key, services.settings.celebrity_set_ttl_seconds)
-        await pipe.execute()
+    members = [f"{_EPOCH_MARK}{int(epoch or 0)}", *(str(author) for author in merged)]
+    await run_script(
+        services.redis, _REPLACE_SET, [key], [services.settings.celebrity_set_ttl_seconds, *members]
+    )
     return sorted(merged)
 
 
@@ -171,7 +179,7 @@ return redis.call('SREM', KEYS[1], ARGV[1])
 
 
 def queue_followed_change(
-    services: Services, pipe: Pipeline, reader_id: int, author_id: int, *, add: bool
+    services: Services, pipe: DataPipeline, reader_id: int, author_id: int, *, add: bool
 ) -> None:
     """Queue adding ``author_id`` to the reader's cached set (they followed an author they
     merge) or taking it out (they unfollowed anyone), so the next read need not rebuild it."""

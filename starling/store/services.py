@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from arq import ArqRedis
 from redis.asyncio import Redis
@@ -17,7 +16,7 @@ from redis.asyncio import Redis
 from starling.config import ConfigError, Settings
 from starling.store.ids import MAX_WORKER, SnowflakeGenerator
 from starling.store.keys import Keys
-from starling.store.mongo import Mongo, connect_mongo, ensure_indexes
+from starling.store.mongo import Collections, Mongo, connect_mongo, ensure_indexes
 from starling.store.redis import DataRedis, connect_data_redis, connect_redis, is_cluster
 from starling.store.timelines import Timelines
 
@@ -40,7 +39,7 @@ class Services:
     timelines: Timelines
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Collections:
         """The collections (``services.db.tweets``...)."""
         return self.mongo.collections
 

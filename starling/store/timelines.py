@@ -25,7 +25,7 @@ from redis.crc import key_slot
 
 from starling.store.ids import to_member
 from starling.store.keys import TIMELINE_SENTINEL, Keys
-from starling.store.redis import DataPipeline, DataRedis, queue_script
+from starling.store.redis import DataPipeline, DataRedis, queue_script, run_script
 
 # KEYS: pairs of (list, its rebuild lock); ARGV[1] length cap; ARGV[2..] members. Adds to
 # each list that is built or being rebuilt, then trims its oldest entries while keeping the
@@ -110,7 +110,7 @@ class Timelines:
 
     async def _store(self, key: str, tweet_ids: Sequence[int], cap: int) -> None:
         members = [TIMELINE_SENTINEL, *(to_member(tweet_id) for tweet_id in tweet_ids)]
-        await self._redis.eval(_STORE, 1, key, cap, self._ttl, *members)  # type: ignore[misc]
+        await run_script(self._redis, _STORE, [key], [cap, self._ttl, *members])
 
     # -- reads -------------------------------------------------------------------------
 

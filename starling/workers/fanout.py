@@ -16,6 +16,7 @@ before readers stop merging them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -52,19 +53,23 @@ async def deliver_batch(
     add: bool = True,
     announce: bool = False,
 ) -> None:
-    """One Redis pipeline: add ``tweet_ids`` to (or remove them from) each follower's
-    timeline, and with ``announce`` tell the followers who hold a live homeFeed subscription
-    (checked in Redis, in the same pipeline; offline followers get no ``PUBLISH``).
-    Timelines that are not built are left alone (``store.timelines``)."""
+    """One data-Redis pipeline (a round trip per node): add ``tweet_ids`` to (or remove them
+    from) each follower's timeline; with ``announce``, at the same time, one queue-Redis
+    pipeline telling the followers who hold a live homeFeed subscription (checked there;
+    offline followers get no ``PUBLISH``). Timelines that are not built are left alone
+    (``store.timelines``)."""
     keys = [services.keys.home_timeline(follower) for follower in followers]
-    async with services.redis.pipeline(transaction=False) as pipe:
+    async with (
+        services.redis.pipeline(transaction=False) as pipe,
+        services.queue_redis.pipeline(transaction=False) as events,
+    ):
         if add:
             services.timelines.add_to_timelines(pipe, keys, tweet_ids)
             if announce:
-                queue_live_feed_events(pipe, services.keys, followers, tweet_ids)
+                queue_live_feed_events(events, services.keys, followers, tweet_ids)
         else:
             services.timelines.remove_from_timelines(pipe, keys, tweet_ids)
-        await pipe.execute()
+        await asyncio.gather(pipe.execute(), events.execute())
 
 
 async def _walk_followers(
@@ -113,7 +118,8 @@ async def _deliver_to_author(services: Services, author_id: int, tweet_id: int) 
     """The author's own copies, again (the request may have failed to write them), and the
     author's celebrity status settled; True when the author is a celebrity (no fan-out)."""
     author = await services.db.users.find_one({"_id": author_id}, {"followers_count": 1})
-    celebrity = celebrities.is_celebrity(services.settings, (author or {}).get("followers_count", 0))
+    followers = author.get("followers_count", 0) if author is not None else 0
+    celebrity = celebrities.is_celebrity(services.settings, followers)
     keys = services.keys
     async with services.redis.pipeline(transaction=False) as pipe:
         services.timelines.add_to_timelines(pipe, [keys.home_timeline(author_id)], [tweet_id])

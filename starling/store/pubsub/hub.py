@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -83,7 +83,8 @@ class Subscriber:
             raise SubscriberDropped("this subscription fell too far behind and was closed")
         if item is _CLOSED:
             raise StopAsyncIteration
-        return item
+        event: Event = item  # the queue holds events and the two markers
+        return event
 
 
 class EventHub:
@@ -161,12 +162,12 @@ class EventHub:
         LIVE_CHANNELS.dec(len(self._live))
         self._live.clear()
 
-    def presence(self, key: str, ttl_seconds: float) -> Presence:
-        """The process's share of the presence set ``key``, created on first use; the hub
-        stops its renewals when it stops."""
-        presence = self._presences.get(key)
+    def presence(self, name: str, key_of: Callable[[int], str], ttl_seconds: float) -> Presence:
+        """The process's share of the presence set ``name`` (a user's shard of it:
+        ``key_of(user)``), created on first use; the hub stops its renewals when it stops."""
+        presence = self._presences.get(name)
         if presence is None:
-            presence = self._presences[key] = Presence(self._redis, key, ttl_seconds)
+            presence = self._presences[name] = Presence(self._redis, name, key_of, ttl_seconds)
         return presence
 
     # -- subscribers ---------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""Presence: which users hold a live subscription of one kind, in a ZSET shared by all
-processes and scored by expiry time, so the fan-out can skip offline followers."""
+"""Presence: which users hold a live subscription of one kind, in ZSETs shared by all
+processes (a user's shard of the set, ``store.keys``) and scored by expiry time, so the
+fan-out can skip offline followers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
@@ -47,8 +48,8 @@ return #ARGV - 1
 
 class Presence:
     """This process's share of a presence set: the users holding a live subscription of one
-    kind here, kept in a ZSET shared by all processes (``Keys.feed_presence``) with score =
-    the time each entry expires.
+    kind here, kept in ZSETs shared by all processes (``key_of(user)``: the user's shard of
+    the set, e.g. ``Keys.feed_presence``) with score = the time each entry expires.
 
     A user is marked present when a subscription starts, and while this process holds anyone
     a task renews every local holder every ``ttl / RENEWALS_PER_TTL`` seconds (one command
@@ -64,8 +65,9 @@ class Presence:
     marks everyone again.
     """
 
-    def __init__(self, redis: Redis, key: str, ttl_seconds: float) -> None:
-        self.key = key
+    def __init__(self, redis: Redis, name: str, key_of: Callable[[int], str], ttl_seconds: float) -> None:
+        self.name = name
+        self.key_of = key_of
         self._ttl = ttl_seconds
         self._held: dict[int, int] = {}  # user ID -> local subscriptions holding it
         self._redis = redis
@@ -103,14 +105,18 @@ class Presence:
     async def _write(self, user_ids: list[int]) -> None:
         if not user_ids:
             return
+        by_key: dict[str, list[int]] = {}
+        for user_id in user_ids:
+            by_key.setdefault(self.key_of(user_id), []).append(user_id)
         async with self._redis.pipeline(transaction=False) as pipe:  # one round trip however many
-            for chunk in chunks(user_ids):
-                queue_script(pipe, _MARK_PRESENT, [self.key], [self._ttl, *chunk])
+            for key, users in by_key.items():
+                for chunk in chunks(users):
+                    queue_script(pipe, _MARK_PRESENT, [key], [self._ttl, *chunk])
             await pipe.execute()
 
     def _start_renewing(self) -> None:
         if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.create_task(self._renew_forever(), name=f"presence-renewer:{self.key}")
+            self._renewer = asyncio.create_task(self._renew_forever(), name=f"presence-renewer:{self.name}")
 
     async def _renew_forever(self) -> None:
         interval = self._ttl / RENEWALS_PER_TTL

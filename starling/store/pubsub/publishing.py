@@ -1,5 +1,6 @@
 """Publishing live events: their encoding, and queuing them on a pipeline (the fan-out's
-feed events only to followers who are present) or publishing one directly."""
+feed events only to followers who are present) or publishing one directly. Everything here
+runs on the queue role's Redis (``store.keys``), whose pipelines these are."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from starling.store.keys import Keys
+from starling.store.keys import Keys, presence_shard
 from starling.store.redis import queue_script
 
 Event = dict[str, Any]
@@ -56,15 +57,18 @@ def queue_live_feed_events(
     pipe: Pipeline, keys: Keys, user_ids: Sequence[int], tweet_ids: Sequence[int]
 ) -> None:
     """Queue, on ``pipe``, "tweet entered your home feed" for those of ``user_ids`` who hold
-    a ``homeFeed`` subscription (``Presence``): one script call whose reply is how many
-    were. The fan-out calls this in the pipeline that writes the timelines, so checking
-    presence costs no round trip, and offline followers cost no ``PUBLISH``."""
+    a ``homeFeed`` subscription (``Presence``): one script call per presence shard, each
+    replying how many it reached, all in one round trip; offline followers cost no
+    ``PUBLISH``."""
     if not user_ids or not tweet_ids:
         return
-    users = ",".join(str(user_id) for user_id in user_ids)
+    by_shard: dict[int, list[str]] = {}
+    for user_id in user_ids:
+        by_shard.setdefault(presence_shard(user_id), []).append(str(user_id))
     events = [tweet_event(tweet_id) for tweet_id in tweet_ids]
-    args = [keys.feed_events_prefix(), users, *events]
-    queue_script(pipe, _PUBLISH_TO_PRESENT, [keys.feed_presence()], args)
+    for shard, users in by_shard.items():
+        args = [keys.feed_events_prefix(), ",".join(users), *events]
+        queue_script(pipe, _PUBLISH_TO_PRESENT, [keys.feed_presence(shard)], args)
 
 
 def queue_feed_events(pipe: Pipeline, keys: Keys, user_ids: Iterable[int], tweet_id: int) -> None:

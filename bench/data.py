@@ -36,7 +36,8 @@ from starling.resolvers.errors import StarlingError
 from starling.resolvers.mentions import mentioned_user_ids
 from starling.resolvers.tweets import new_tweet_document
 from starling.store.counters import Counters
-from starling.store.documents import encode_tweet, utcnow
+from starling.store.documents import encode_tweet
+from starling.store.follows import new_edge
 from starling.store.services import Services
 
 Doc = dict[str, Any]
@@ -269,12 +270,7 @@ async def _comment(
 async def _insert_follows(services: Services, graph: Graph, user_ids: list[int]) -> None:
     """Follow edges as ``follows.follow`` writes them, and the counts it moves."""
     edges = [
-        {
-            "_id": services.ids.next_id(),
-            "follower_id": user_ids[follower],
-            "followee_id": user_ids[followee],
-            "created_at": utcnow(),
-        }
+        new_edge(services, user_ids[follower], user_ids[followee])
         for follower, followees in enumerate(graph.followees)
         for followee in followees
     ]

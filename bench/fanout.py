@@ -20,7 +20,7 @@ Seeds ``--followers`` follow edges of one author into the embedded MongoDB engin
   batch's scripts and a check that each run published to exactly the online followers
   (``INFO commandstats``). The chosen batch size is the ``Settings`` default unless another
   is over 5% faster.
-- **Follower reads**: ``fanout.follower_batch`` pages from the embedded engine at the chosen
+- **Follower reads**: ``store.follows.follower_batch`` pages from the embedded engine at the chosen
   batch size, timed over the first pages only: the engine (mongomock) scans the collection on
   every query, so a full walk of 100,000 edges would take minutes; a real MongoDB reads them
   as one index range scan per page. These pages are also checked against the seeded order,
@@ -55,8 +55,9 @@ from typing import Any
 
 from starling.config import Settings
 from starling.store.documents import utcnow
+from starling.store.follows import START, follower_batch
 from starling.store.ids import SnowflakeGenerator, to_member
-from starling.store.keys import PRESENCE_SHARDS, TIMELINE_SENTINEL
+from starling.store.keys import PRESENCE_SHARDS, TIMELINE_SENTINEL, user_shard
 from starling.store.mongo import connect_mongo
 from starling.store.redis import PrivateRedisServer
 from starling.store.services import Services
@@ -123,7 +124,13 @@ async def open_seeded(redis_url: str, settings: Settings, size: int) -> tuple[Se
     )  # fmt: skip
     for page in batches(follower_ids, SEED_BATCH):
         edges = [
-            {"_id": ids.next_id(), "follower_id": follower, "followee_id": author_id, "created_at": utcnow()}
+            {
+                "_id": ids.next_id(),
+                "follower_id": follower,
+                "followee_id": author_id,
+                "follower_shard": user_shard(follower),
+                "created_at": utcnow(),
+            }
             for follower in page
         ]
         await mongo.collections.follows.insert_many(edges)
@@ -281,13 +288,15 @@ async def follower_reads(services: Services, audience: Audience, size: int) -> d
     """The first pages of the follower walk, timed, and checked against the seeded order
     (which is what ``write_path`` feeds ``deliver_batch``)."""
     read: list[int] = []
-    after_edge, seconds = 0, []
+    after, seconds = START, []
     for _ in range(READ_PAGES):
         start = time.perf_counter()
-        followers, after_edge = await fanout.follower_batch(services, audience.author_id, after_edge, size)
+        followers, after = await follower_batch(services, audience.author_id, after, size)
         seconds.append(time.perf_counter() - start)
         read.extend(followers)
-    assert read == audience.follower_ids[: len(read)], "follower pages differ from the seeded order"
+    # Seeded in follow order; read in shard order (store.follows), which the edge IDs break ties in.
+    in_shard_order = sorted(audience.follower_ids, key=lambda follower: (user_shard(follower), follower))
+    assert read == in_shard_order[: len(read)], "follower pages differ from the shard order"
     per_page = statistics.mean(seconds)
     pages = -(-len(audience.follower_ids) // size)
     return {
@@ -340,9 +349,9 @@ async def whole_job(
 
 async def walk(services: Services, author_id: int, size: int) -> None:
     """The follower reads of a whole fan-out, alone."""
-    after_edge = 0
+    after = START
     while True:
-        followers, after_edge = await fanout.follower_batch(services, author_id, after_edge, size)
+        followers, after = await follower_batch(services, author_id, after, size)
         if len(followers) < size:
             return
 

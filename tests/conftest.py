@@ -5,6 +5,11 @@ Redis: REDIS_URL if set, else 127.0.0.1:6379, else a private redis-server starte
 (as ``starling dev`` does). The session claims one database number of its own (a lock key
 in database 0), so concurrent test runs on one Redis cannot disturb each other and a test
 may FLUSHDB. Each test further gets its own key prefix, queue and MongoDB database.
+
+Redis Cluster: tests marked ``both_redis_topologies`` (the Redis-facing ones: timelines,
+fan-out, counters, subscriptions, the live server...) run twice, once with the data role on
+that Redis and once on a private 3-master Redis Cluster started for the session from the
+installed ``redis-server``, the standalone Redis then serving the queue role.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from starlette.applications import Starlette
 from starling.cli import build_app
 from starling.config import Settings
 from starling.store.redis import PrivateRedisServer
+from starling.store.redis_cluster import PrivateRedisCluster
 from tests.api import Api
 from tests.realtime import LiveApp, serve_live
 
@@ -53,8 +59,45 @@ def _claim_database(base_url: str) -> tuple[str, sync_redis.Redis, str]:
     raise RuntimeError("every test Redis database is claimed by another run")
 
 
+# A cluster URL -> the standalone Redis its tests use for the queue role.
+_QUEUE_REDIS_FOR: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_redis_topologies: run on standalone Redis and on a Redis Cluster"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "redis_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_redis_topologies"
+    ):
+        metafunc.parametrize("redis_url", ["standalone", "cluster"], indirect=True)
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, standalone_redis_url: str) -> str:
+    """The data role's Redis of a test: standalone unless parametrized with "cluster"."""
+    if getattr(request, "param", "standalone") == "cluster":
+        url: str = request.getfixturevalue("cluster_redis_url")
+        return url
+    return standalone_redis_url
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def cluster_redis_url(standalone_redis_url: str) -> Iterator[str]:
+    cluster = PrivateRedisCluster()
+    url = cluster.start()
+    _QUEUE_REDIS_FOR[url] = standalone_redis_url
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def standalone_redis_url() -> Iterator[str]:
     base = os.environ.get("REDIS_URL", DEFAULT_REDIS)
     private: PrivateRedisServer | None = None
     if not _answers(base):
@@ -74,6 +117,8 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
     tag = uuid.uuid4().hex[:10]
     values: dict[str, object] = {
         "redis_url": redis_url,
+        "queue_redis_url": _QUEUE_REDIS_FOR.get(redis_url),
+        "redis_cluster": redis_url in _QUEUE_REDIS_FOR,
         "mongodb_url": os.environ.get("MONGODB_URL") or None,
         "mongodb_db": f"starling_test_{tag}",
         "redis_key_prefix": f"t{tag}:",

@@ -67,7 +67,7 @@ class LiveApp:
             if self.hub.subscriber_count != subscribers:
                 return False
             channels = sorted(self.hub.channels)
-            counts = await self.services.redis.pubsub_numsub(*channels) if channels else []
+            counts = await self.services.queue_redis.pubsub_numsub(*channels) if channels else []
             return all(count > 0 for _, count in counts)
 
         await eventually(check)
@@ -76,7 +76,7 @@ class LiveApp:
         """Wait until nobody (no process) subscribes to ``channels`` any more."""
 
         async def check() -> bool:
-            counts = await self.services.redis.pubsub_numsub(*channels)
+            counts = await self.services.queue_redis.pubsub_numsub(*channels)
             return all(count == 0 for _, count in counts)
 
         await eventually(check)

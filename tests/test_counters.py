@@ -13,6 +13,8 @@ from starling.store.keys import tweet_shard
 from starling.store.services import Services
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.both_redis_topologies
+
 TWEETS = (101, 102, 103)
 
 

@@ -23,6 +23,11 @@ def _redis_servers() -> set[int]:
     return {int(pid) for pid in found.split()}
 
 
+def _children_of(pid: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return {int(child) for child in found.split()}
+
+
 def test_dev_serves_a_seeded_network_and_cleans_up() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MONGODB_URL", "TOKEN_SECRET")}
     port = free_port()
@@ -57,11 +62,12 @@ def test_dev_serves_a_seeded_network_and_cleans_up() -> None:
         ).json()
         assert len(feed["data"]["homeFeed"]["nodes"]) == 5
         assert feed["data"]["homeFeed"]["pageInfo"]["hasNextPage"] is True
-        assert _redis_servers() - before, "no private redis-server was started"
+        private = (_redis_servers() - before) & _children_of(dev.pid)
+        assert private, "no private redis-server was started"
     finally:
         dev.send_signal(signal.SIGTERM)
         output, _ = dev.communicate(timeout=30)
     assert dev.returncode == 0, output
     assert "embedded (mongomock" in output and "private redis-server" in output
     time.sleep(0.5)
-    assert not (_redis_servers() - before), "the private redis-server outlived starling dev"
+    assert not (_redis_servers() & private), "the private redis-server outlived starling dev"

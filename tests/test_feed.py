@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api import Api, eventually
+
+pytestmark = pytest.mark.both_redis_topologies
 
 
 async def test_followers_feed_pages_newest_first_and_deletion(api: Api) -> None:

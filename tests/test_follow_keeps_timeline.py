@@ -3,9 +3,13 @@ served from Redis, not rebuilt from MongoDB (a regression: both used to drop the
 
 from __future__ import annotations
 
+import pytest
+
 from starling.store.monitoring import count_round_trips
 from tests.api import eventually
 from tests.harness import started
+
+pytestmark = pytest.mark.both_redis_topologies
 
 # Only fields the Redis tweet cache holds, so a warm page needs no MongoDB at all.
 CACHED_FEED = "query { homeFeed(first: 20) { edges { node { id text } } } }"

@@ -18,6 +18,8 @@ from tests.api import Account, Api, eventually
 from tests.conftest import make_settings
 from tests.harness import started
 
+pytestmark = pytest.mark.both_redis_topologies
+
 LIKE = "mutation($id: ID!) { likeTweet(tweetId: $id) { id likeCount viewerHasLiked } }"
 UNLIKE = "mutation($id: ID!) { unlikeTweet(tweetId: $id) { id likeCount viewerHasLiked } }"
 TWEET = """

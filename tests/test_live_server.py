@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 from starling.config import Settings
 from starling.store.mongo import connect_mongo
 from starling.store.services import Services
@@ -16,6 +18,8 @@ from starling.workers.settings import build_worker
 from tests.api import eventually
 from tests.conftest import make_settings
 from tests.realtime import serve_live
+
+pytestmark = pytest.mark.both_redis_topologies
 
 
 async def test_tweet_posted_over_http_reaches_follower_through_the_worker(redis_url: str) -> None:

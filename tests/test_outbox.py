@@ -11,6 +11,8 @@ from starling.store.jobs import FANOUT_TWEET
 from tests.harness import started
 from tests.test_fanout import audience, repaired_by_cron
 
+pytestmark = pytest.mark.both_redis_topologies
+
 
 async def test_a_tweet_whose_enqueue_failed_is_delivered_by_the_repair_job(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
@@ -48,7 +50,7 @@ async def test_a_fanout_job_lost_from_the_queue_is_delivered_by_the_repair_job(r
         tweet = (await h.api.post(author, "its job vanishes"))["id"]
         queued = await h.services.queue.queued_jobs()
         assert [job.function for job in queued] == [FANOUT_TWEET.name]
-        await h.services.redis.delete(h.settings.queue_name, f"arq:job:{queued[0].job_id}")
+        await h.services.queue_redis.delete(h.settings.queue_name, f"arq:job:{queued[0].job_id}")
 
         assert (await h.run_worker()).jobs_complete == 0
         assert await h.pending_fanouts() == 1

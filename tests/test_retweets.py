@@ -11,6 +11,8 @@ from starling.config import Settings
 from tests.api import Account, Api, eventually
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.both_redis_topologies
+
 RETWEET = """
 mutation($id: ID!) {
   retweet(tweetId: $id) { id text author { handle } retweetOf { id author { handle } } }

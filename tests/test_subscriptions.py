@@ -31,6 +31,8 @@ from tests.realtime import (
     serve_live,
 )
 
+pytestmark = pytest.mark.both_redis_topologies
+
 HOME_FEED = "subscription { homeFeed { id text author { handle } } }"
 NOTIFICATIONS = "subscription { notifications { kind actor { handle } } }"
 TWEET_ACTIVITY = (

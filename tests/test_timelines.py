@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pytest
+
 from starling.store.keys import Keys
 from starling.store.monitoring import count_round_trips
 from tests.api import Account, eventually
 from tests.harness import Harness, started
+
+pytestmark = pytest.mark.both_redis_topologies
 
 
 def newest_first(tweet_ids: Iterable[str]) -> list[str]:

@@ -14,7 +14,8 @@ from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.store import celebrities
 from starling.store.degrade import SKIPPED, best_effort
-from starling.store.documents import Document, FollowDoc, LikeDoc, UserDoc, utcnow
+from starling.store.documents import Document, FollowDoc, LikeDoc, UserDoc
+from starling.store.follows import new_edge
 from starling.store.ids import parse_id
 from starling.store.mongo_api import MongoCollection
 from starling.store.notifications import NotificationKind
@@ -79,8 +80,7 @@ async def follow(ctx: RequestContext, user_id: str) -> UserDoc:
     viewer = await ctx.require_viewer()
     services = ctx.services
     target = await _target(ctx, user_id, viewer.user_id)
-    edge: FollowDoc = {"_id": services.ids.next_id(), "follower_id": viewer.user_id,
-            "followee_id": target["_id"], "created_at": utcnow()}  # fmt: skip
+    edge = new_edge(services, viewer.user_id, target["_id"])
     try:
         await services.db.follows.insert_one(edge)
     except DuplicateKeyError:

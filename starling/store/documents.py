@@ -41,6 +41,7 @@ class FollowDoc(TypedDict):
     _id: int
     follower_id: int
     followee_id: int
+    follower_shard: int  # store.keys.user_shard(follower_id): the fan-out's read order
     created_at: datetime
 
 

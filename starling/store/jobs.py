@@ -62,16 +62,20 @@ class Job(Generic[P]):
         return func(coroutine, name=self.name, keep_result=0)  # type: ignore[arg-type]
 
 
-def _fanout_id(tweet_id: int, after_edge: int = 0) -> str:
-    return f"fanout_tweet:{tweet_id}:{after_edge}"
+# Fan-out jobs walk an author's followers in (follower shard, follow edge) order
+# (``store.follows``); a continuation starts after the pair its predecessor stopped at.
 
 
-def _retract_id(tweet_id: int, after_edge: int = 0) -> str:
-    return f"retract_tweet:{tweet_id}:{after_edge}"
+def _fanout_id(tweet_id: int, after_shard: int = 0, after_edge: int = 0) -> str:
+    return f"fanout_tweet:{tweet_id}:{after_shard}:{after_edge}"
 
 
-def _backfill_id(author_id: int, after_edge: int = 0) -> str:
-    return f"backfill_author:{author_id}:{after_edge}"
+def _retract_id(tweet_id: int, after_shard: int = 0, after_edge: int = 0) -> str:
+    return f"retract_tweet:{tweet_id}:{after_shard}:{after_edge}"
+
+
+def _backfill_id(author_id: int, after_shard: int = 0, after_edge: int = 0) -> str:
+    return f"backfill_author:{author_id}:{after_shard}:{after_edge}"
 
 
 def _retract_retweets_id(original_id: int, round: int = 0) -> str:
@@ -95,7 +99,7 @@ def _flush_id() -> None:
 
 
 FANOUT_TWEET = Job("fanout_tweet", _fanout_id)
-"""Deliver a tweet to its author's followers, from the follow edge after ``after_edge``."""
+"""Deliver a tweet to its author's followers, from the one after (``after_shard``, ``after_edge``)."""
 
 RETRACT_TWEET = Job("retract_tweet", _retract_id)
 """Take a deleted tweet out of its author's followers' timelines."""

@@ -37,6 +37,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "follows": [
         IndexModel([("follower_id", ASCENDING), ("followee_id", ASCENDING)], unique=True),
         IndexModel([("followee_id", ASCENDING), ("_id", ASCENDING)]),
+        # The fan-out's walk: followers in shard order (store.follows).
+        IndexModel([("followee_id", ASCENDING), ("follower_shard", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("follower_id", ASCENDING), ("_id", ASCENDING)]),
     ],
     "tweets": [

@@ -1,9 +1,9 @@
 """Fan-out jobs: deliver a tweet to its author's followers' timelines, or take it back.
 
-Followers are read in ``_id`` order through the ``(followee_id, _id)`` index, one batch
-per Redis pipeline. A job handles at most ``fanout_batches_per_job`` batches and then
-enqueues its own continuation, so a huge audience is spread over many short jobs and
-other authors' tweets are not stuck behind it. Every step is idempotent (adding an ID
+Followers are read in shard order (``store.follows``), one batch per Redis pipeline. A job
+handles at most ``fanout_batches_per_job`` batches and then enqueues its own continuation,
+so a huge audience is spread over many short jobs and other authors' tweets are not stuck
+behind it. Every step is idempotent (adding an ID
 already in a sorted set, or removing one that is gone, changes nothing), so a job that
 dies half-way is simply run again: by arq, or by the outbox repair (``workers.repair``),
 which re-enqueues any tweet whose ``fanout_pending`` marker the last job did not clear.
@@ -21,28 +21,13 @@ import logging
 from collections.abc import Sequence
 
 from starling.store import celebrities
+from starling.store.follows import START, FollowerPosition, follower_batch
 from starling.store.jobs import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, JobContext
 from starling.store.pubsub.publishing import queue_live_feed_events
 from starling.store.services import Services
 from starling.store.tweets import recent_tweet_ids
 
 log = logging.getLogger(__name__)
-
-
-async def follower_batch(
-    services: Services, author_id: int, after_edge: int, size: int
-) -> tuple[list[int], int]:
-    """Up to ``size`` follower IDs whose follow edge is after ``after_edge``, and the last
-    edge ID read (the continuation point)."""
-    edges = (
-        await services.db.follows.find(
-            {"followee_id": author_id, "_id": {"$gt": after_edge}}, {"follower_id": 1}
-        )
-        .sort("_id", 1)
-        .limit(size)
-        .to_list()
-    )
-    return [edge["follower_id"] for edge in edges], (edges[-1]["_id"] if edges else after_edge)
 
 
 async def deliver_batch(
@@ -75,40 +60,38 @@ async def deliver_batch(
 async def _walk_followers(
     services: Services,
     author_id: int,
-    after_edge: int,
+    after: FollowerPosition,
     tweet_ids: Sequence[int],
     *,
     add: bool,
     announce: bool = False,
-) -> int | None:
-    """Deliver one job's share of batches, from the follow edge after ``after_edge``;
-    None when the follower list is exhausted, else the edge to continue after."""
+) -> FollowerPosition | None:
+    """Deliver one job's share of batches, from the follower after ``after``; None when
+    the follower list is exhausted, else the position to continue after."""
     settings = services.settings
     for _ in range(settings.fanout_batches_per_job):
-        followers, last_edge = await follower_batch(
-            services, author_id, after_edge, settings.fanout_batch_size
-        )
+        followers, after = await follower_batch(services, author_id, after, settings.fanout_batch_size)
         if followers:
             await deliver_batch(services, followers, tweet_ids, add=add, announce=announce)
         if len(followers) < settings.fanout_batch_size:
             return None
-        after_edge = last_edge
-    return after_edge
+    return after
 
 
-async def fanout_tweet(ctx: JobContext, tweet_id: int, after_edge: int = 0) -> str:
+async def fanout_tweet(ctx: JobContext, tweet_id: int, after_shard: int = 0, after_edge: int = 0) -> str:
     services: Services = ctx["services"]
     tweet = await services.db.tweets.find_one({"_id": tweet_id}, {"author_id": 1, "deleted": 1})
     if tweet is None or tweet.get("deleted"):
         await _clear_outbox(services, tweet_id)
         return "gone"
     author_id = tweet["author_id"]
-    if after_edge == 0 and await _deliver_to_author(services, author_id, tweet_id):
+    after = FollowerPosition(after_shard, after_edge)
+    if after == START and await _deliver_to_author(services, author_id, tweet_id):
         await _clear_outbox(services, tweet_id)
         return "celebrity"
-    next_edge = await _walk_followers(services, author_id, after_edge, [tweet_id], add=True, announce=True)
-    if next_edge is not None:
-        await FANOUT_TWEET.enqueue(services.queue, tweet_id, next_edge)
+    next_position = await _walk_followers(services, author_id, after, [tweet_id], add=True, announce=True)
+    if next_position is not None:
+        await FANOUT_TWEET.enqueue(services.queue, tweet_id, next_position.shard, next_position.edge)
         return "continued"
     await _clear_outbox(services, tweet_id)
     return "delivered"
@@ -130,7 +113,7 @@ async def _deliver_to_author(services: Services, author_id: int, tweet_id: int) 
     return celebrity
 
 
-async def backfill_author(ctx: JobContext, author_id: int, after_edge: int = 0) -> str:
+async def backfill_author(ctx: JobContext, author_id: int, after_shard: int = 0, after_edge: int = 0) -> str:
     """After an author drops to the threshold: copy their newest ``author_tweets_max``
     tweets (what readers were merging) into every follower's timeline, then let readers
     stop merging them. Until it finishes readers still merge them, so no tweet disappears;
@@ -141,26 +124,28 @@ async def backfill_author(ctx: JobContext, author_id: int, after_edge: int = 0) 
     if author is not None and celebrities.is_celebrity(services.settings, author.get("followers_count", 0)):
         return "celebrity"  # crossed back up meanwhile: readers merge them, as they should
     tweet_ids = await recent_tweet_ids(services, author_id, services.settings.author_tweets_max)
-    next_edge = None
+    next_position = None
     if author is not None and tweet_ids:
-        next_edge = await _walk_followers(services, author_id, after_edge, tweet_ids, add=True)
-    if next_edge is not None:
-        await BACKFILL_AUTHOR.enqueue(services.queue, author_id, next_edge)
+        after = FollowerPosition(after_shard, after_edge)
+        next_position = await _walk_followers(services, author_id, after, tweet_ids, add=True)
+    if next_position is not None:
+        await BACKFILL_AUTHOR.enqueue(services.queue, author_id, next_position.shard, next_position.edge)
         return "continued"
     await celebrities.stop_merging(services, author_id)
     return "backfilled"
 
 
-async def retract_tweet(ctx: JobContext, tweet_id: int, after_edge: int = 0) -> str:
+async def retract_tweet(ctx: JobContext, tweet_id: int, after_shard: int = 0, after_edge: int = 0) -> str:
     services: Services = ctx["services"]
     tweet = await services.db.tweets.find_one({"_id": tweet_id}, {"author_id": 1})
     if tweet is None:
         return "gone"
-    if after_edge == 0:
+    after = FollowerPosition(after_shard, after_edge)
+    if after == START:
         await services.redis.delete(services.keys.tweet(tweet_id))
-    next_edge = await _walk_followers(services, tweet["author_id"], after_edge, [tweet_id], add=False)
-    if next_edge is not None:
-        await RETRACT_TWEET.enqueue(services.queue, tweet_id, next_edge)
+    next_position = await _walk_followers(services, tweet["author_id"], after, [tweet_id], add=False)
+    if next_position is not None:
+        await RETRACT_TWEET.enqueue(services.queue, tweet_id, next_position.shard, next_position.edge)
         return "continued"
     return "retracted"
 

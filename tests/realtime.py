@@ -48,6 +48,17 @@ class LiveApp:
     def services(self) -> Services:
         return self.app.state.services
 
+    @property
+    def subscriptions(self) -> int:
+        """Live subscriptions of this process's clients (the hub also holds one of its own,
+        the session watch's, on the revocation channel)."""
+        return self.hub.subscriber_count - 1
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """The channels this process's clients listen to."""
+        return self.hub.channels - {self.services.keys.revocation_events()}
+
     def client(
         self, token: str | None = None, protocol: str = GRAPHQL_TRANSPORT_WS, **options: Any
     ) -> Client:
@@ -64,7 +75,7 @@ class LiveApp:
         every channel they need (clients cannot know when the server has subscribed)."""
 
         async def check() -> bool:
-            if self.hub.subscriber_count != subscribers:
+            if self.subscriptions != subscribers:
                 return False
             channels = sorted(self.hub.channels)
             counts = await self.services.redis.pubsub_numsub(*channels) if channels else []

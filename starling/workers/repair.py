@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from starling.resolvers.tokens import restore_revocations
+from starling.resolvers.tokens import resync_revocations
 from starling.resolvers.tweets import enqueue_fanout, enqueue_retweet_cascade
 from starling.store.documents import utcnow
 from starling.store.ids import lowest_id_at
@@ -68,4 +68,4 @@ async def _reenqueue(
 
 
 async def repair_revocations(ctx: dict[str, Any]) -> int:
-    return await restore_revocations(ctx["services"])
+    return await resync_revocations(ctx["services"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from gql import Client, GraphQLRequest
-from gql.transport.exceptions import TransportQueryError
+from gql.transport.exceptions import TransportError, TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
@@ -122,10 +122,11 @@ class Listener:
         await self.stop()
 
     async def stop(self) -> None:
-        """Unsubscribe and close the socket, as a client leaving mid-stream does."""
+        """Unsubscribe and close the socket, as a client leaving mid-stream does (a
+        subscription the server ended already, with an error ``next`` raised, is left be)."""
         assert self.task is not None
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TransportQueryError):
+        with contextlib.suppress(asyncio.CancelledError, TransportError):
             await self.task
 
     async def next(self, within: float = DELIVERY_SECONDS) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
+from prometheus_client import Counter
+
 from starling.resolvers import celebrities
 from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
@@ -41,6 +43,10 @@ Stream = AsyncGenerator[Doc, None]
 
 RECENT_TWEETS_REMEMBERED = 64
 CONNECTION = "connection"  # the one key of a connection's own subscription count
+
+LIVE_EVENTS_SENT = Counter(
+    "starling_live_events_sent_total", "Live events a subscription has worked on (hydrated, executed, sent)"
+)
 
 FELL_BEHIND = (
     "This subscription was closed because it fell too far behind its events; "
@@ -69,6 +75,7 @@ async def listen(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerator
                     async with _turn(ctx):
                         ctx.forget_loaders()
                         yield event
+                        LIVE_EVENTS_SENT.inc()
             except SubscriberDropped:
                 raise RateLimited(FELL_BEHIND) from None
 

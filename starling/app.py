@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import Address, Headers
@@ -33,7 +34,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from starling.config import Settings, get_settings
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
-from starling.resolvers.capacity import LiveCapacity
+from starling.resolvers.capacity import LiveCapacity, Tally
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.limits import RateLimits, retry_after_seconds
@@ -168,20 +169,21 @@ class StarlingGraphQL(GraphQL):
     async def _serve_socket(self, websocket: WebSocket) -> None:
         """One WebSocket, counted against its address's cap for as long as it is open."""
         context = await self.get_context(websocket, websocket)
-        with contextlib.ExitStack() as place:
-            try:
-                place.enter_context(websocket.app.state.live.sockets.hold(context.client_address))
-            except RateLimited as refused:
-                await refuse_socket(websocket, refused)
-                return
+        sockets: Tally = websocket.app.state.live.sockets
+        try:
+            sockets.check(context.client_address)
+        except RateLimited as refused:
+            await refuse_socket(websocket, refused)
+            return
+        with sockets.hold(context.client_address):
             try:
                 await self.run(websocket, context=context)
             finally:
                 context.end_session()
 
 
-def _code(error: Any) -> object:
-    return (getattr(error, "extensions", None) or {}).get("code")
+def _code(error: GraphQLError) -> object:
+    return (error.extensions or {}).get("code")
 
 
 async def refuse_socket(websocket: WebSocket, refused: RateLimited) -> None:

@@ -39,17 +39,20 @@ class Tally:
     def held(self, key: str) -> int:
         return self._held.get(key, 0)
 
+    def check(self, key: str | None) -> None:
+        """RATE_LIMITED when ``key`` holds ``cap`` already; a key of None (an unknown
+        address) is never counted."""
+        if key is not None and self.cap is not None and self.held(key) >= self.cap:
+            raise RateLimited(self._refusal.format(cap=self.cap))
+
     @contextlib.contextmanager
     def hold(self, key: str | None) -> Iterator[None]:
-        """Hold one for the block; RATE_LIMITED when ``key`` holds ``cap`` already. A key of
-        None (an unknown address) is not counted."""
+        """Hold one for the block (``check`` first)."""
+        self.check(key)
         if key is None:
             yield
             return
-        held = self.held(key)
-        if self.cap is not None and held >= self.cap:
-            raise RateLimited(self._refusal.format(cap=self.cap))
-        self._held[key] = held + 1
+        self._held[key] = self.held(key) + 1
         try:
             yield
         finally:

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from starling.resolvers.errors import RateLimited
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from starling.resolvers.context import RequestContext
 
 log = logging.getLogger(__name__)
+
+RATE_LIMITED = Counter("starling_rate_limited_total", "Requests a rate limit refused", ["bucket"])
 
 
 class Bucket(StrEnum):
@@ -79,7 +82,7 @@ class RateLimits:
     def __init__(self, services: Services, address: str | None) -> None:
         self._services = services
         self.address = address
-        self.decisions: list[Decision] = []
+        self._headline: Decision | None = None
 
     def limit(self, bucket: Bucket) -> Limit:
         s = self._services.settings
@@ -107,22 +110,33 @@ class RateLimits:
         except (RedisError, OSError) as exc:
             log.warning("rate limits %s skipped: Redis unavailable (%s)", [b for b, _ in charges], exc)
             return
-        self.decisions += decisions
+        for decision in decisions:
+            self._report(decision)
         refused = [(bucket, d) for (bucket, _), d in zip(keyed, decisions, strict=True) if not d.allowed]
         if refused:
+            for bucket, _ in refused:
+                RATE_LIMITED.labels(bucket.value).inc()
             bucket, decision = max(refused, key=lambda pair: pair[1].retry_after)
             wait = retry_after_seconds(decision)
             raise RateLimited(f"{REFUSALS[bucket]}; try again in {wait} s.", retry_after=wait)
 
     def headline(self) -> Decision | None:
         """The decision the ``RateLimit-*`` headers report: a refusal (the longest wait) if
-        any, else the budget closest to running out."""
-        if not self.decisions:
-            return None
-        refused = [d for d in self.decisions if not d.allowed]
-        if refused:
-            return max(refused, key=lambda d: d.retry_after)
-        return min(self.decisions, key=lambda d: d.remaining / d.limit.amount)
+        any, else the budget closest to running out; None when nothing was checked."""
+        return self._headline
+
+    def _report(self, decision: Decision) -> None:
+        current = self._headline
+        if current is None or _tighter(decision, current):
+            self._headline = decision
+
+
+def _tighter(decision: Decision, than: Decision) -> bool:
+    if decision.allowed != than.allowed:
+        return not decision.allowed
+    if not decision.allowed:
+        return decision.retry_after > than.retry_after
+    return decision.remaining / decision.limit.amount < than.remaining / than.limit.amount
 
 
 def retry_after_seconds(decision: Decision) -> int:

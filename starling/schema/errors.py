@@ -3,6 +3,8 @@
 - Domain errors (``resolvers.errors``) keep their message and code.
 - Errors GraphQL itself raises before running anything (syntax, unknown field, a variable
   of the wrong type) are the client's: ``BAD_USER_INPUT``.
+- An operation of a type refused where it was sent (a query or mutation over a WebSocket)
+  is ``BAD_USER_INPUT`` saying where to send it.
 - A datastore that cannot be reached is ``INTERNAL_SERVER_ERROR`` saying to retry.
 - Anything else is a bug: logged with its traceback, shown as ``INTERNAL_SERVER_ERROR``
   with no detail.

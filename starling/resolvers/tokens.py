@@ -104,21 +104,29 @@ async def _revoked_in_mongo(services: Services, viewer: Viewer, *, restore: bool
     """MongoDB's answer; with ``restore``, the user's state is copied into Redis (best effort)."""
     now = datetime.now(UTC)
     db = services.db
-    user = await db.users.find_one({"_id": viewer.user_id}, {"token_generation": 1})
-    revocations = await db.revoked_tokens.find(
-        {"user_id": viewer.user_id, "expires_at": {"$gt": now}}, {"expires_at": 1}
-    ).to_list()
+    user, revocations = await asyncio.gather(
+        db.users.find_one({"_id": viewer.user_id}, {"token_generation": 1}),
+        db.revoked_tokens.find(
+            {"user_id": viewer.user_id, "expires_at": {"$gt": now}}, {"expires_at": 1}
+        ).to_list(),
+    )
     generation = int((user or {}).get("token_generation", 0))
     if restore:
         await best_effort(
             "token state restore",
-            _mirror(services, viewer.user_id, generation, [_pair(doc) for doc in revocations], loaded=True),
+            _mirror(services, viewer.user_id, generation, [_entry(doc) for doc in revocations], loaded=True),
         )
     return viewer.generation < generation or any(doc["_id"] == viewer.token_id for doc in revocations)
 
 
-def _pair(doc: dict[str, Any]) -> tuple[str, int]:
-    return doc["_id"], int(as_utc(doc["expires_at"]).timestamp()) + 1
+def _revocation(token_id: str, expires_at: datetime) -> tuple[str, int]:
+    """A revocation as the Redis state holds it: the token ID and when it stops mattering
+    (unix seconds, rounded up)."""
+    return token_id, int(as_utc(expires_at).timestamp()) + 1
+
+
+def _entry(doc: dict[str, Any]) -> tuple[str, int]:
+    return _revocation(doc["_id"], doc["expires_at"])
 
 
 async def _mirror(
@@ -149,8 +157,8 @@ async def revoke(services: Services, viewer: Viewer) -> None:
         {"$set": {"user_id": viewer.user_id, "expires_at": viewer.expires_at, "revoked_at": utcnow()}},
         upsert=True,
     )
-    pair = (viewer.token_id, int(viewer.expires_at.timestamp()) + 1)
-    await best_effort("revocation mirror", _mirror(services, viewer.user_id, None, [pair]))
+    revocation = _revocation(viewer.token_id, viewer.expires_at)
+    await best_effort("revocation mirror", _mirror(services, viewer.user_id, None, [revocation]))
     await _announce(services, {"user_id": viewer.user_id, "token_id": viewer.token_id})
 
 
@@ -179,7 +187,7 @@ async def resync_revocations(services: Services) -> int:
     users = await db.users.find({"tokens_revoked_at": {"$gt": since}}, {"token_generation": 1}).to_list()
     by_user: dict[int, list[tuple[str, int]]] = {}
     for doc in tokens:
-        by_user.setdefault(doc["user_id"], []).append(_pair(doc))
+        by_user.setdefault(doc["user_id"], []).append(_entry(doc))
     generations = {doc["_id"]: int(doc.get("token_generation", 0)) for doc in users}
     for user_id in by_user.keys() | generations.keys():
         await _mirror(services, user_id, generations.get(user_id), by_user.get(user_id, []))

@@ -132,7 +132,7 @@ async def test_changing_the_password_closes_every_socket_of_the_user(live: LiveA
 
 
 async def test_a_token_expiring_closes_its_socket(redis_url: str) -> None:
-    async with serve_live(make_settings(redis_url, token_ttl_seconds=2)) as live:
+    async with serve_live(make_settings(redis_url, token_ttl_seconds=3)) as live:
         me = await live.api.sign_up("shortlived")
         socket = await open_socket(live, GRAPHQL_TRANSPORT_WS, me.token)
         await start(socket, GRAPHQL_TRANSPORT_WS, "1", HOME_FEED)

@@ -62,13 +62,18 @@ class Keys:
         """STRING: the top ``trends`` as JSON, cached for TRENDS_CACHE_SECONDS."""
         return f"{self.prefix}trends"
 
-    def revoked_token(self, token_id: str) -> str:
-        """STRING present while a logged-out token would otherwise still be valid."""
-        return f"{self.prefix}revoked:{token_id}"
+    def auth_state(self, user_id: int) -> str:
+        """HASH of what token checks need to know about the user's tokens (``store.auth_state``):
+        ``loaded`` (copied from MongoDB, so a missing field means "ask MongoDB"), ``gen``
+        (tokens of an older generation are void: a password change) and ``r:{token id}`` ->
+        expiry for each revoked token. Expires a token lifetime after its last write."""
+        return f"{self.prefix}auth:{{{user_id}}}"
 
-    def revocations_loaded(self) -> str:
-        """STRING marker: revocations were copied from MongoDB into this Redis."""
-        return f"{self.prefix}revoked:loaded"
+    def rate_limit(self, bucket: str, subject: str) -> str:
+        """STRING: the GCRA state (``store.ratelimit``) of one rate-limit bucket of one
+        subject (``u:{user}``, ``a:{address}``, ``h:{handle}``); the subject is the hash tag, so
+        one subject's buckets share a Redis Cluster slot. Expires when the bucket is full."""
+        return f"{self.prefix}rl:{bucket}:{{{subject}}}"
 
     # -- engagement counters (store.counters) ------------------------------------------
 
@@ -119,6 +124,11 @@ class Keys:
     def tweet_events(self, tweet_id: int) -> str:
         """CHANNEL: someone liked, commented on or retweeted the tweet."""
         return f"{self.prefix}ev:tweet:{tweet_id}"
+
+    def revocation_events(self) -> str:
+        """CHANNEL: a token (or a user's every token) was revoked; each API process closes its
+        WebSockets that hold it (``resolvers.sessions``)."""
+        return f"{self.prefix}ev:revoked"
 
     def feed_presence(self) -> str:
         """ZSET of the user IDs holding a ``homeFeed`` subscription in some API process, each

@@ -30,6 +30,11 @@ def connect_redis(url: str) -> Redis:
     return Redis(connection_pool=pool)
 
 
+async def run_script(redis: Redis, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """Run the Lua script ``source`` once (``EVAL``, see ``queue_script``); its reply."""
+    return await redis.eval(source, len(keys), *keys, *args)  # type: ignore[misc]
+
+
 def queue_script(pipe: Pipeline, source: str, keys: Sequence[str], args: Sequence[Any]) -> None:
     """Queue, on ``pipe``, one run of the Lua script ``source``.
 

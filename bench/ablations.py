@@ -31,6 +31,7 @@ from starling.schema import PARSE_CACHE_SIZE, StarlingSchema
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.errors import ErrorCodes
 from starling.schema.execution import StarlingExecutor
+from starling.schema.limits import QueryBudget
 from starling.schema.types import Info, Tweet
 
 PATH = "/bench/graphql/{variant}"
@@ -56,7 +57,8 @@ class StandardJsonGraphQL(StarlingGraphQL):
 
 
 def _schema(cached: bool) -> StarlingSchema:
-    extensions: list[Any] = [ErrorCodes]
+    # The query budget is no speed-up: every variant pays it, as production does.
+    extensions: list[Any] = [ErrorCodes, QueryBudget]
     if cached:
         extensions += [
             lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),

@@ -2,7 +2,8 @@
 
 ``GET /bench/feed?first=N`` answers with the same JSON as the benchmark's ``homeFeed``
 query (``FEED_QUERY``) from the same datastore reads: the same domain operation for the
-page (``feed.home_feed``: auth, timeline, celebrity merge, hydration) and the same loaders
+page (``feed.home_feed``: auth, timeline, celebrity merge, hydration, after the query budget
+charge every operation pays) and the same loaders
 for authors, counts and the viewer's likes, batched the same way. What it leaves out is
 GraphQL: parsing, validation, execution, per-field resolvers and result building. The
 feed/floor throughput ratio is therefore the share of the feed's capacity that GraphQL
@@ -21,7 +22,9 @@ from starlette.responses import Response
 from starling.resolvers import feed
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import BadUserInput, StarlingError
+from starling.resolvers.limits import RateLimits, charge_cost
 from starling.resolvers.pagination import DEFAULT_FIRST, encode_cursor
+from starling.schema.limits import DEFAULT_OPERATION_COST
 
 PATH = "/bench/feed"
 
@@ -58,11 +61,17 @@ def _first(value: str | None) -> int:
 
 
 async def floor_feed(request: Request) -> Response:
+    services = request.app.state.services
+    address = request.client.host if request.client else None
     ctx = RequestContext(
-        services=request.app.state.services, authorization=request.headers.get("authorization")
+        services=services,
+        authorization=request.headers.get("authorization"),
+        client_address=address,
+        limits=RateLimits(services, address) if services.settings.rate_limits_enabled else None,
     )
     try:
         first = _first(request.query_params.get("first"))
+        await charge_cost(ctx, DEFAULT_OPERATION_COST)  # what /graphql charges every operation
         page = await feed.home_feed(ctx, first, None)
     except StarlingError as error:
         return _error(error)

@@ -10,30 +10,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import Address, Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from starling.config import ConfigError, Settings
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
+from starling.resolvers.capacity import LiveCapacity, Tally
 from starling.resolvers.context import RequestContext
-from starling.resolvers.tokens import restore_revocations
+from starling.resolvers.errors import RateLimited
+from starling.resolvers.limits import RateLimits, retry_after_seconds
+from starling.resolvers.sessions import SessionWatch
 from starling.schema import schema
 from starling.schema.errors import classify
+from starling.socket_protocols import LegacyWSHandler, TextFrameWebSocketAdapter, TransportWSHandler
 from starling.store.mongo import Mongo
 from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
@@ -43,41 +51,90 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 2.0
 
 
-class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
-    """Both subscription protocols carry JSON in text frames, while ``encode_json`` gives
-    bytes (what HTTP responses want), which strawberry would send as binary frames."""
+def client_address(client: Address | None, headers: Headers, proxy_hops: int) -> str | None:
+    """The address rate limits and caps count a client by: the TCP peer's, or, behind
+    ``proxy_hops`` trusted proxies that each append the address they saw to
+    ``X-Forwarded-For``, the entry that many from the right (what the outermost proxy saw;
+    entries further left are whatever the client claimed)."""
+    if proxy_hops:
+        forwarded = [
+            entry.strip() for value in headers.getlist("x-forwarded-for") for entry in value.split(",")
+        ]
+        forwarded = [entry for entry in forwarded if entry]
+        if len(forwarded) >= proxy_hops:
+            return forwarded[-proxy_hops]
+    return client.host if client else None
 
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(orjson.dumps(message).decode())
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
+
+def rate_limit_headers(limits: RateLimits) -> dict[str, str]:
+    """The IETF ``RateLimit-*`` fields (draft-ietf-httpapi-ratelimit-headers) of the budget
+    closest to running out, plus ``Retry-After`` when a budget refused."""
+    decision = limits.headline()
+    if decision is None:
+        return {}
+    headers = {
+        "RateLimit-Limit": str(decision.limit.amount),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(math.ceil(decision.reset_after)),
+        "RateLimit-Policy": f"{decision.limit.amount};w={math.ceil(decision.limit.period_seconds)}",
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(retry_after_seconds(decision))
+    return headers
 
 
 class StarlingGraphQL(GraphQL[RequestContext, None]):
-    """Strawberry's ASGI view with Starling's context, error shape and persisted queries."""
+    """Strawberry's ASGI view with Starling's context, error shape, persisted queries, rate
+    limit headers and WebSocket protocols (``socket_protocols``)."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, *args: Any, persisted_queries: PersistedQueries, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        # Subscriptions are counted by themselves (resolvers.capacity), with an error code.
+        super().__init__(*args, **{**kwargs, "max_subscriptions_per_connection": None})
         self.persisted_queries = persisted_queries
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
-        return RequestContext(
-            services=request.app.state.services,
+        state = request.app.state
+        services: Services = state.services
+        settings = services.settings
+        address = client_address(request.client, request.headers, settings.trusted_proxy_hops)
+        live: LiveCapacity = state.live
+        context = RequestContext(
+            services=services,
             authorization=request.headers.get("authorization"),
             request=request,
             response=response,
-            hub=request.app.state.hub,
+            hub=state.hub,
+            client_address=address,
+            limits=RateLimits(services, address) if settings.rate_limits_enabled else None,
+            live=live,
+            subscriptions=live.connection_tally(),
+            sessions=state.sessions,
         )
+        request.state.context = context
+        return context
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
+        """``connection_init``: a signed-in connection is watched until its token dies."""
+        viewer = await context.viewer()
+        if viewer is not None:
+            context.watch_session(viewer)
+        return UNSET
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Parse errors never reach the schema's extensions; code them here too.
         if result.errors:
             result.errors = [classify(error) for error in result.errors]
+        context: RequestContext | None = getattr(request.state, "context", None)
+        if context is not None and context.limits is not None and isinstance(context.response, Response):
+            context.response.headers.update(rate_limit_headers(context.limits))
+            if result.data is None and any(_code(error) == "RATE_LIMITED" for error in result.errors or []):
+                context.response.status_code = 429  # refused as a whole: nothing ran
         return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
@@ -92,6 +149,9 @@ class StarlingGraphQL(GraphQL[RequestContext, None]):
         return data
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._serve_socket(WebSocket(scope, receive=receive, send=send))
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -104,6 +164,36 @@ class StarlingGraphQL(GraphQL[RequestContext, None]):
         except PersistedQueryError as exc:
             response = bad_request(exc.message, exc.status_code, exc.code)
         await response(scope, receive, send)
+
+    async def _serve_socket(self, websocket: WebSocket) -> None:
+        """One WebSocket, counted against its address's cap for as long as it is open."""
+        context = await self.get_context(websocket, websocket)
+        sockets: Tally = websocket.app.state.live.sockets
+        try:
+            sockets.check(context.client_address)
+        except RateLimited as refused:
+            await refuse_socket(websocket, refused)
+            return
+        with sockets.hold(context.client_address):
+            try:
+                await self.run(websocket, context=context)
+            finally:
+                context.end_session()
+
+
+def _code(error: GraphQLError) -> object:
+    return (error.extensions or {}).get("code")
+
+
+async def refuse_socket(websocket: WebSocket, refused: RateLimited) -> None:
+    """Refuse a handshake with HTTP 429 and a GraphQL error body; with a server that cannot
+    answer a handshake with a response, accept and close with 1013 (try again later)."""
+    body = orjson.dumps({"errors": [{"message": refused.message, "extensions": refused.extensions}]})
+    try:
+        await websocket.send_denial_response(Response(body, status_code=429, media_type="application/json"))
+    except RuntimeError:
+        await websocket.accept()
+        await websocket.close(code=1013, reason="Too many WebSockets from your address")
 
 
 def bad_request(message: str, status_code: int = 400, code: str = "BAD_USER_INPUT") -> Response:
@@ -184,7 +274,10 @@ def create_app(
         )
         await hub.start()
         app.state.hub = hub
-        await restore_revocations(services)
+        app.state.live = LiveCapacity.from_settings(settings)
+        sessions = SessionWatch(services, hub, settings.ws_token_recheck_seconds)
+        await sessions.start()
+        app.state.sessions = sessions
         background = worker(services, settings) if worker is not None else None
         if background is not None:
             background.start()
@@ -201,6 +294,7 @@ def create_app(
         finally:
             if background is not None:
                 await background.stop()
+            await sessions.stop()
             await hub.stop()
             await services.close(close_mongo=mongo is None)
 
@@ -211,6 +305,7 @@ def create_app(
         schema,
         keep_alive=True,
         keep_alive_interval=settings.ws_keep_alive_seconds,
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
         persisted_queries=PersistedQueries(settings.persisted_queries_max),
     )
     return Starlette(

@@ -106,7 +106,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
     # private redis-server below is stopped too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level=settings.log_level.lower(), proxy_headers=False
+        )
     finally:
         if private_redis is not None:
             private_redis.stop()
@@ -123,7 +125,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        # The client address is Starling's to work out (TRUSTED_PROXY_HOPS, app.client_address):
+        # uvicorn's own X-Forwarded-For handling would trust any proxy on loopback.
+        proxy_headers=False,
     )
 
 

@@ -88,6 +88,58 @@ class Settings(BaseSettings):
     )
     argon2_time_cost: int = Field(default=2, ge=1, description="argon2id iterations.")
     argon2_memory_cost_kib: int = Field(default=19 * 1024, ge=8, description="argon2id memory (KiB).")
+    password_max_length: int = Field(
+        default=1024,
+        ge=8,
+        description="Longest password accepted (sign-up, log-in, password change), in characters; "
+        "a longer one is BAD_USER_INPUT before any hashing.",
+    )
+
+    # --- rate limits (resolvers.limits; each is an amount per window, GCRA) -----------------
+    rate_limits_enabled: bool = Field(
+        default=True,
+        description="false turns off every rate limit and per-address WebSocket cap: for load "
+        "tests only, never in production.",
+    )
+    rate_limit_login_per_handle: int = Field(
+        default=10, ge=1, description="logIn (and changePassword) attempts per handle per login window."
+    )
+    rate_limit_login_per_address: int = Field(
+        default=100, ge=1, description="logIn attempts per client address per login window."
+    )
+    rate_limit_login_window_seconds: float = Field(
+        default=300.0, gt=0, description="Window of the logIn budgets."
+    )
+    rate_limit_sign_up_per_address: int = Field(
+        default=100, ge=1, description="signUp calls per client address per sign-up window."
+    )
+    rate_limit_sign_up_window_seconds: float = Field(
+        default=3600.0, gt=0, description="Window of the signUp budget."
+    )
+    rate_limit_writes_per_viewer: int = Field(
+        default=120,
+        ge=1,
+        description="Writes (postTweet, retweet, undoRetweet, likeTweet, unlikeTweet, addComment, "
+        "follow, unfollow) per viewer per writes window.",
+    )
+    rate_limit_writes_window_seconds: float = Field(
+        default=60.0, gt=0, description="Window of the writes budget."
+    )
+    rate_limit_query_cost: int = Field(
+        default=20_000,
+        ge=1,
+        description="Query cost a viewer (an anonymous client: its address) may spend per cost window; "
+        "each operation costs 1 until the cost estimator prices it.",
+    )
+    rate_limit_query_cost_window_seconds: float = Field(
+        default=60.0, gt=0, description="Window of the query cost budget."
+    )
+    trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        description="Proxies in front of Starling that append to X-Forwarded-For; the client address is "
+        "the entry this many from the right. 0 = the TCP peer, X-Forwarded-For ignored.",
+    )
 
     # --- timelines --------------------------------------------------------------------
     timeline_max: int = Field(default=800, ge=1, description="Home timeline length kept in Redis.")
@@ -168,6 +220,34 @@ class Settings(BaseSettings):
     )
     ws_keep_alive_seconds: float = Field(
         default=15.0, gt=0, description="Interval of graphql-ws `ka` keep-alive messages."
+    )
+    ws_connection_init_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A WebSocket that sends no `connection_init` this long is closed (4408).",
+    )
+    ws_subscriptions_per_connection: int = Field(
+        default=100, ge=1, description="Subscriptions one WebSocket may hold at once."
+    )
+    ws_sockets_per_address: int = Field(
+        default=1000, ge=1, description="WebSockets one client address may hold open on one API process."
+    )
+    ws_anonymous_subscriptions_per_address: int = Field(
+        default=1000,
+        ge=1,
+        description="Subscriptions without a viewer one client address may hold on one API process.",
+    )
+    ws_token_recheck_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often each API process re-checks the tokens of its open WebSockets (revocation "
+        "events close them at once; this catches an event that was lost).",
+    )
+    live_event_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Live events one API process hydrates and sends at once; the others wait their "
+        "turn, so a burst for many watchers never starves the requests.",
     )
     event_hub_ping_seconds: float = Field(
         default=10.0,

@@ -24,7 +24,10 @@ async def live_server(app: Starlette) -> AsyncIterator[str]:
     """Serve ``app`` (lifespan included) with uvicorn; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        # No proxy headers, as `starling serve` runs it: the app works out client addresses.
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

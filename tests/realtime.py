@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from gql import Client, GraphQLRequest
-from gql.transport.exceptions import TransportQueryError
+from gql.transport.exceptions import TransportError, TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
@@ -48,6 +48,17 @@ class LiveApp:
     def services(self) -> Services:
         return self.app.state.services
 
+    @property
+    def subscriptions(self) -> int:
+        """Live subscriptions of this process's clients (the hub also holds one of its own,
+        the session watch's, on the revocation channel)."""
+        return self.hub.subscriber_count - 1
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """The channels this process's clients listen to."""
+        return self.hub.channels - {self.services.keys.revocation_events()}
+
     def client(
         self, token: str | None = None, protocol: str = GRAPHQL_TRANSPORT_WS, **options: Any
     ) -> Client:
@@ -64,7 +75,7 @@ class LiveApp:
         every channel they need (clients cannot know when the server has subscribed)."""
 
         async def check() -> bool:
-            if self.hub.subscriber_count != subscribers:
+            if self.subscriptions != subscribers:
                 return False
             channels = sorted(self.hub.channels)
             counts = await self.services.queue_redis.pubsub_numsub(*channels) if channels else []
@@ -111,10 +122,11 @@ class Listener:
         await self.stop()
 
     async def stop(self) -> None:
-        """Unsubscribe and close the socket, as a client leaving mid-stream does."""
+        """Unsubscribe and close the socket, as a client leaving mid-stream does (a
+        subscription the server ended already, with an error ``next`` raised, is left be)."""
         assert self.task is not None
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TransportQueryError):
+        with contextlib.suppress(asyncio.CancelledError, TransportError):
             await self.task
 
     async def next(self, within: float = DELIVERY_SECONDS) -> dict[str, Any]:

@@ -94,7 +94,7 @@ async def test_followers_of_a_celebrity_hear_of_posts_merged_at_read_time(redis_
         await api.follow(other, star)  # two followers: a celebrity
         async with Listener(live.client(fan.token), HOME_FEED) as feed:
             await live.settled(1)
-            assert live.services.keys.author_events(int(star.id)) in live.hub.channels
+            assert live.services.keys.author_events(int(star.id)) in live.channels
             tweet = await api.post(star, "to my many fans")
             assert (await feed.next())["homeFeed"]["id"] == tweet["id"]
             follow_up = await api.post(star, "and again")
@@ -110,7 +110,7 @@ async def test_viewer_subscriptions_refuse_anonymous_clients(
 ) -> None:
     async with Listener(live.client(token, protocol), query) as refused:
         assert codes(await refused.error()) == ["UNAUTHENTICATED"]
-    assert live.hub.subscriber_count == 0
+    assert live.subscriptions == 0
 
 
 WATCH = """
@@ -211,7 +211,7 @@ async def test_a_client_leaving_mid_stream_leaves_nothing_behind(live: LiveApp, 
         await feed.next()
         await feed.stop()  # gql ends the operation (complete / stop) and closes the socket
         await live.settled(0)
-    assert live.hub.channels == frozenset()
+    assert live.channels == frozenset()
     await live.released([channel])
     await _tasks_back_to(baseline)
 
@@ -261,8 +261,8 @@ async def test_two_api_processes_on_one_redis_each_serve_their_own_subscribers(
             await first.settled(1)
             await second.settled(1)
             keys = first.services.keys
-            assert first.hub.channels == {keys.feed_events(int(near.id))}
-            assert second.hub.channels == {keys.feed_events(int(far.id))}
+            assert first.channels == {keys.feed_events(int(near.id))}
+            assert second.channels == {keys.feed_events(int(far.id))}
             tweet = await second.api.post(author, "one post, two processes")
             assert (await near_feed.next())["homeFeed"]["id"] == tweet["id"]
             assert (await far_feed.next())["homeFeed"]["id"] == tweet["id"]

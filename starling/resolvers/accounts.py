@@ -1,8 +1,16 @@
-"""Accounts: sign-up, log-in, log-out, profiles."""
+"""Accounts: sign-up, log-in, log-out, password changes, profiles.
+
+Passwords are checked against their maximum length before anything is hashed, and every
+attempt to prove one (log-in, password change) is counted against the handle's log-in
+budget first (``resolvers.limits``). A log-in for a handle nobody has verifies the password
+against a dummy hash made with the same parameters, so it takes as long as a wrong password
+for a real handle: the time of an answer does not tell which handles exist.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypedDict
@@ -13,18 +21,23 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from starling.config import Settings
+from starling.resolvers import limits
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import BadUserInput, Conflict, Unauthenticated
 from starling.resolvers.text import (
     BIO_MAX,
     DISPLAY_NAME_MAX,
+    HANDLE_RE,
     check_password,
+    check_password_length,
     clean_handle,
     clean_profile_field,
 )
-from starling.resolvers.tokens import issue_token, revoke
+from starling.resolvers.tokens import issue_token, revoke, void_older_generations
 from starling.store.documents import Document, UserDoc, utcnow
 from starling.store.services import Services
+
+WRONG_CREDENTIALS = "Wrong handle or password."
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +55,37 @@ def password_hasher(settings: Settings) -> PasswordHasher:
     return _hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
 
 
+@lru_cache
+def _dummy_hash(time_cost: int, memory_cost: int) -> str:
+    return _hasher(time_cost, memory_cost).hash(secrets.token_urlsafe(32))
+
+
+def dummy_password_hash(settings: Settings) -> str:
+    """The hash of a random secret nobody knows, made once with the hasher's parameters: what
+    a log-in for an unknown handle verifies against."""
+    return _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
+
+
+async def _password_matches(settings: Settings, password_hash: str | None, password: str) -> bool:
+    """Verify off the event loop (argon2 is deliberately slow). ``None`` (no such user) is
+    verified against the dummy hash, which takes the same time, and never matches."""
+    hasher = password_hasher(settings)
+
+    def verify() -> bool:
+        try:
+            return hasher.verify(password_hash or dummy_password_hash(settings), password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(verify) and password_hash is not None
+
+
 def _session(services: Services, user: UserDoc) -> Session:
     settings = services.settings
     assert settings.token_secret is not None
-    token = issue_token(settings.token_secret, user["_id"], settings.token_ttl_seconds)
+    token = issue_token(
+        settings.token_secret, user["_id"], settings.token_ttl_seconds, user.get("token_generation", 0)
+    )
     return Session(token=token, user=user)
 
 
@@ -64,7 +104,8 @@ def new_user_document(services: Services, handle: str, password_hash: str, displ
         "_id": services.ids.next_id(),
         "handle": handle,
         "handle_lower": handle.lower(),
-        **display_name_fields(display_name),
+        "display_name": display_name,
+        "display_name_lower": display_name.lower(),  # as display_name_fields writes it
         "bio": "",
         "password_hash": password_hash,
         "created_at": utcnow(),
@@ -76,8 +117,9 @@ def new_user_document(services: Services, handle: str, password_hash: str, displ
 
 async def sign_up(ctx: RequestContext, handle: str, password: str, display_name: str | None) -> Session:
     services = ctx.services
+    await limits.sign_up_attempt(ctx)
     handle = clean_handle(handle)
-    check_password(password)
+    check_password(password, services.settings.password_max_length)
     name = clean_profile_field(display_name or handle, DISPLAY_NAME_MAX, "Display name") or handle
     if await services.db.users.find_one({"handle_lower": handle.lower()}, {"_id": 1}):
         raise Conflict(f"The handle @{handle} is taken.")
@@ -93,18 +135,55 @@ async def sign_up(ctx: RequestContext, handle: str, password: str, display_name:
 
 async def log_in(ctx: RequestContext, handle: str, password: str) -> Session:
     services = ctx.services
-    user = await services.db.users.find_one({"handle_lower": handle.strip().lower()})
-    hasher = password_hasher(services.settings)
-    try:
-        if user is None:
-            raise VerificationError
-        await asyncio.to_thread(hasher.verify, user["password_hash"], password)
-    except (VerificationError, InvalidHashError):
-        raise Unauthenticated("Wrong handle or password.") from None
+    settings = services.settings
+    handle = handle.strip()
+    check_password_length(password, settings.password_max_length)
+    # No handle has another shape: refused without a guess counted (and the key it would
+    # need) or a hash verified, which tells nothing about which handles exist.
+    if not HANDLE_RE.fullmatch(handle):
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    await limits.login_attempt(ctx, handle)
+    user = await services.db.users.find_one({"handle_lower": handle.lower()})
+    if not await _password_matches(settings, user["password_hash"] if user else None, password):
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    assert user is not None
+    hasher = password_hasher(settings)
     if hasher.check_needs_rehash(user["password_hash"]):
         new_hash = await asyncio.to_thread(hasher.hash, password)
         await services.db.users.update_one({"_id": user["_id"]}, {"$set": {"password_hash": new_hash}})
     return _session(services, user)
+
+
+async def change_password(ctx: RequestContext, old_password: str, new_password: str) -> Session:
+    """Check the old password, store the new one's hash and void every token of the user
+    (the token generation moves up: this request's token too, and sockets holding any of
+    them close); returns a fresh token."""
+    viewer = await ctx.require_viewer()
+    services = ctx.services
+    settings = services.settings
+    check_password_length(old_password, settings.password_max_length)
+    check_password(new_password, settings.password_max_length)
+    users = services.db.users
+    user = await users.find_one({"_id": viewer.user_id}, {"handle_lower": 1, "password_hash": 1})
+    if user is None:
+        raise Unauthenticated("Your account no longer exists.")
+    await limits.login_attempt(ctx, user["handle_lower"])
+    if not await _password_matches(settings, user["password_hash"], old_password):
+        raise BadUserInput("The current password is not right.")
+    new_hash = await asyncio.to_thread(password_hasher(settings).hash, new_password)
+    updated = await users.find_one_and_update(
+        {"_id": viewer.user_id},
+        {
+            "$set": {"password_hash": new_hash, "tokens_revoked_at": utcnow()},
+            "$inc": {"token_generation": 1},
+        },
+        projection={"password_hash": 0},
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        raise Unauthenticated("Your account no longer exists.")
+    await void_older_generations(services, viewer.user_id, updated["token_generation"])
+    return _session(services, updated)
 
 
 async def log_out(ctx: RequestContext) -> bool:

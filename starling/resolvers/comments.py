@@ -17,7 +17,7 @@ from starling.store.services import Services
 
 async def add_comment(ctx: RequestContext, tweet_id: str, text: str) -> CommentDoc:
     """Comment on a tweet (on a retweet: on its original). Text follows the tweet rules."""
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Comment text")
     _, target = await engagement_target(ctx, tweet_id)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starling.loaders import Loaders
+from starling.resolvers import limits
+from starling.resolvers.capacity import LiveCapacity, Tally
 from starling.resolvers.errors import Unauthenticated
+from starling.resolvers.limits import RateLimits
+from starling.resolvers.sessions import Session, SessionWatch
 from starling.resolvers.tokens import Viewer, is_revoked, read_token
 from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
@@ -25,6 +30,20 @@ class RequestContext:
     response: Any = None
     # The API process's live-event hub (subscriptions); None outside an API process.
     hub: EventHub | None = None
+    # The client's address (``app.client_address``); None for in-process callers.
+    client_address: str | None = None
+    # The rate limits this request is subject to; None = not limited (RATE_LIMITS_ENABLED
+    # false, or an in-process caller such as seeding).
+    limits: RateLimits | None = None
+    # The API process's caps and pace of live work, and the subscriptions this context (a
+    # WebSocket connection, or one HTTP request) holds; None outside an API process.
+    live: LiveCapacity | None = None
+    subscriptions: Tally | None = None
+    # WebSockets: the process's watch of signed-in connections, this connection's place in it
+    # (from `connection_init`), and how to close the connection.
+    sessions: SessionWatch | None = None
+    session: Session | None = None
+    close_connection: Callable[[int, str], Awaitable[None]] | None = None
     _viewer: Any = field(default=_UNSET, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 
@@ -36,11 +55,23 @@ class RequestContext:
 
     async def viewer(self) -> Viewer | None:
         """The signed-in viewer, or None; a bad, expired or revoked token is anonymous
-        for reads, and ``require_viewer`` turns it into UNAUTHENTICATED."""
+        for reads, and ``require_viewer`` turns it into UNAUTHENTICATED. A WebSocket whose
+        token died meanwhile (``resolvers.sessions``) is anonymous from that moment."""
         if self._viewer is _UNSET:
             self._viewer = await self._authenticate()
+        if self.session is not None and self.session.ended:
+            return None
         viewer: Viewer | None = self._viewer
         return viewer
+
+    def watch_session(self, viewer: Viewer) -> None:
+        """Have the process's session watch close this connection when ``viewer``'s token dies."""
+        if self.sessions is not None and self.close_connection is not None and self.session is None:
+            self.session = self.sessions.watch(viewer, self.close_connection)
+
+    def end_session(self) -> None:
+        if self.session is not None:
+            self.session.forget()
 
     async def _authenticate(self) -> Viewer | None:
         credentials = self._credentials()
@@ -59,6 +90,12 @@ class RequestContext:
             if self._credentials():
                 raise Unauthenticated("Your token is invalid, expired or revoked: log in again.")
             raise Unauthenticated()
+        return viewer
+
+    async def require_writer(self) -> Viewer:
+        """The signed-in viewer, with one write counted against their writes budget."""
+        viewer = await self.require_viewer()
+        await limits.write_attempt(self, viewer.user_id)
         return viewer
 
     async def viewer_id(self) -> int | None:

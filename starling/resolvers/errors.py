@@ -10,6 +10,11 @@ class StarlingError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def extensions(self) -> dict[str, object]:
+        """What the client sees as the error's ``extensions``."""
+        return {"code": self.code}
+
 
 class Unauthenticated(StarlingError):
     code = "UNAUTHENTICATED"
@@ -36,3 +41,13 @@ class Conflict(StarlingError):
 
 class RateLimited(StarlingError):
     code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # whole seconds, at least 1, when waiting helps
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        if self.retry_after is None:
+            return super().extensions
+        return {**super().extensions, "retryAfter": self.retry_after}

@@ -77,7 +77,7 @@ async def _invalidate_timeline(services: Services, user_id: int) -> None:
 
 
 async def follow(ctx: RequestContext, user_id: str) -> UserDoc:
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     services = ctx.services
     target = await _target(ctx, user_id, viewer.user_id)
     edge = new_edge(services, viewer.user_id, target["_id"])
@@ -101,7 +101,7 @@ async def follow(ctx: RequestContext, user_id: str) -> UserDoc:
 
 
 async def unfollow(ctx: RequestContext, user_id: str) -> UserDoc:
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     services = ctx.services
     target = await _target(ctx, user_id, viewer.user_id)
     result = await services.db.follows.delete_one(

@@ -17,7 +17,7 @@ from starling.store.services import Services
 
 async def like_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc:
     """Idempotent; returns the tweet named (a retweet's like goes to its original)."""
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     named, target = await engagement_target(ctx, tweet_id)
     await add_like(ctx.services, viewer.user_id, target["_id"])
     return named
@@ -25,7 +25,7 @@ async def like_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc:
 
 async def unlike_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc:
     """Idempotent; returns the tweet named."""
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     named, target = await engagement_target(ctx, tweet_id)
     await remove_like(ctx.services, viewer.user_id, target["_id"])
     return named

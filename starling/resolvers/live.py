@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from typing import TypedDict
 
+from prometheus_client import Counter
+
 from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import RateLimited
@@ -53,6 +55,11 @@ NotificationStream = AsyncGenerator[NotificationDoc, None]
 ActivityStream = AsyncGenerator[ActivityRecord, None]
 
 RECENT_TWEETS_REMEMBERED = 64
+CONNECTION = "connection"  # the one key of a connection's own subscription count
+
+LIVE_EVENTS_SENT = Counter(
+    "starling_live_events_sent_total", "Live events a subscription has worked on (hydrated, executed, sent)"
+)
 
 FELL_BEHIND = (
     "This subscription was closed because it fell too far behind its events; "
@@ -62,14 +69,32 @@ FELL_BEHIND = (
 
 async def listen(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerator[Event, None]:
     """The events of ``channels`` for as long as the caller iterates; a subscription that
-    falls too far behind ends with ``RATE_LIMITED`` (the client re-reads and resubscribes)."""
-    with ctx.require_hub().subscribe(channels) as subscriber:
-        try:
-            async for event in subscriber:
-                ctx.forget_loaders()
-                yield event
-        except SubscriberDropped:
-            raise RateLimited(FELL_BEHIND) from None
+    falls too far behind ends with ``RATE_LIMITED`` (the client re-reads and resubscribes).
+
+    Every subscription holds a place in its connection's count, and one without a viewer a
+    place in its address's (``resolvers.capacity``); over either cap it ends at once with
+    ``RATE_LIMITED``. Each event is worked on in a turn of the process's pace: from here
+    until the caller asks for the next one (hydrated, executed, sent), so however many
+    watch, only a few are worked on at a time."""
+    anonymous = await ctx.viewer() is None
+    with contextlib.ExitStack() as places:
+        if ctx.subscriptions is not None:
+            places.enter_context(ctx.subscriptions.hold(CONNECTION))
+        if ctx.live is not None and anonymous:
+            places.enter_context(ctx.live.anonymous_subscriptions.hold(ctx.client_address))
+        with ctx.require_hub().subscribe(channels) as subscriber:
+            try:
+                async for event in subscriber:
+                    async with _turn(ctx):
+                        ctx.forget_loaders()
+                        yield event
+                        LIVE_EVENTS_SENT.inc()
+            except SubscriberDropped:
+                raise RateLimited(FELL_BEHIND) from None
+
+
+def _turn(ctx: RequestContext) -> contextlib.AbstractAsyncContextManager[None]:
+    return ctx.live.pace.turn() if ctx.live is not None else contextlib.nullcontext()
 
 
 async def merged_followees(services: Services, reader_id: int) -> list[int]:

@@ -39,7 +39,7 @@ from starling.store.services import Services
 
 async def retweet(ctx: RequestContext, tweet_id: str) -> TweetDoc:
     """Idempotent; returns the viewer's retweet."""
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     _, original = await engagement_target(ctx, tweet_id)
     return await add_retweet(ctx.services, viewer.user_id, original)
 
@@ -69,7 +69,7 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
 async def undo_retweet(ctx: RequestContext, tweet_id: str) -> bool:
     """Take back the viewer's retweet of a tweet (named by its ID, or by the ID of any
     retweet of it); False when there was none. Works after the original was deleted."""
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     services = ctx.services
     tid = parse_tweet_id(tweet_id)
     named = await services.db.tweets.find_one({"_id": tid}, {"retweet_of": 1})

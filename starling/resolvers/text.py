@@ -46,9 +46,18 @@ def clean_handle(handle: str) -> str:
     return handle
 
 
-def check_password(password: str) -> str:
+def check_password(password: str, maximum: int) -> str:
+    """A new password: PASSWORD_MIN to ``maximum`` characters."""
     if len(password) < PASSWORD_MIN:
         raise BadUserInput(f"A password needs at least {PASSWORD_MIN} characters.")
+    return check_password_length(password, maximum)
+
+
+def check_password_length(password: str, maximum: int) -> str:
+    """Any password a client sends (a new one, or one to check): at most ``maximum``
+    characters, refused before it is hashed, since hashing costs time in its length."""
+    if len(password) > maximum:
+        raise BadUserInput(f"A password is at most {maximum} characters.")
     return password
 
 

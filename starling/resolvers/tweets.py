@@ -74,7 +74,7 @@ def new_tweet_document(services: Services, author_id: int, text: str, mention_id
 
 
 async def post_tweet(ctx: RequestContext, text: str) -> TweetDoc:
-    viewer = await ctx.require_viewer()
+    viewer = await ctx.require_writer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Tweet text")
     mention_ids = await mentioned_user_ids(services, text, viewer.user_id)

@@ -10,6 +10,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 
 from starling.schema.errors import ErrorCodes
 from starling.schema.execution import StarlingExecutor
+from starling.schema.limits import QueryBudget
 from starling.schema.mutation import Mutation
 from starling.schema.query import Query
 from starling.schema.subscription import Subscription
@@ -30,6 +31,7 @@ schema = StarlingSchema(
     execution_context_class=StarlingExecutor,
     extensions=[
         ErrorCodes,
+        QueryBudget,
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
     ],

@@ -3,6 +3,8 @@
 - Domain errors (``resolvers.errors``) keep their message and code.
 - Errors GraphQL itself raises before running anything (syntax, unknown field, a variable
   of the wrong type) are the client's: ``BAD_USER_INPUT``.
+- An operation of a type refused where it was sent (a query or mutation over a WebSocket)
+  is ``BAD_USER_INPUT`` saying where to send it.
 - A datastore that cannot be reached is ``INTERNAL_SERVER_ERROR`` saying to retry.
 - Anything else is a bug: logged with its traceback, shown as ``INTERNAL_SERVER_ERROR``
   with no detail.
@@ -18,6 +20,7 @@ from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import StreamExecutionResult
 
 from starling.resolvers.errors import StarlingError
@@ -26,25 +29,33 @@ log = logging.getLogger("starling.errors")
 
 INTERNAL_MESSAGE = "Something went wrong on our side; it has been logged."
 UNAVAILABLE_MESSAGE = "A datastore is unreachable right now; try again in a moment."
+# Where an operation type is refused: a WebSocket runs subscriptions only (app.py).
+OPERATION_TYPE_HINT = "A WebSocket runs subscriptions only: send queries and mutations over HTTP."
 # Outages, not bugs: the client can act on them (retry), so they say so.
 DATASTORE_OUTAGES = (RedisConnectionError, RedisTimeoutError, ConnectionFailure)
 
 
-def coded_error(message: str, code: str, source: GraphQLError | None = None) -> GraphQLError:
+def coded_error(
+    message: str, code: str, source: GraphQLError | None = None, extensions: dict[str, object] | None = None
+) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=source.nodes if source else None,
         source=source.source if source else None,
         positions=source.positions if source else None,
         path=source.path if source else None,
-        extensions={"code": code},
+        extensions={"code": code, **(extensions or {})},
     )
 
 
 def classify(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, StarlingError):
-        return coded_error(original.message, original.code, error)
+        return coded_error(original.message, original.code, error, original.extensions)
+    if isinstance(original, InvalidOperationTypeError):
+        return coded_error(
+            f"{error.message.capitalize()} here. {OPERATION_TYPE_HINT}", "BAD_USER_INPUT", error
+        )
     if original is None or isinstance(original, GraphQLError):
         if error.extensions and "code" in error.extensions:
             return error

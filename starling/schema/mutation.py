@@ -28,6 +28,13 @@ class Mutation:
     async def log_out(self, info: Info) -> bool:
         return await accounts.log_out(info.context)
 
+    @strawberry.mutation(
+        description="Replace the viewer's password. Every token of the viewer stops working (open "
+        "WebSockets close); use the fresh one returned."
+    )
+    async def change_password(self, info: Info, old_password: str, new_password: str) -> AuthPayload:
+        return _auth_payload(await accounts.change_password(info.context, old_password, new_password))
+
     @strawberry.mutation
     async def update_profile(
         self, info: Info, display_name: str | None = None, bio: str | None = None

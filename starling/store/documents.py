@@ -35,6 +35,9 @@ class UserDoc(TypedDict):
     followers_count: int
     following_count: int
     tweets_count: int
+    # Tokens issued with an older generation are void (changePassword raises it).
+    token_generation: NotRequired[int]
+    tokens_revoked_at: NotRequired[datetime]
 
 
 class FollowDoc(TypedDict):

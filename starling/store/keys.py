@@ -122,13 +122,19 @@ class Keys:
         """Data. STRING: the top ``trends`` as JSON, cached for TRENDS_CACHE_SECONDS."""
         return f"{self.prefix}trends"
 
-    def revoked_token(self, token_id: str) -> str:
-        """Data. STRING present while a logged-out token would otherwise still be valid."""
-        return f"{self.prefix}revoked:{token_id}"
+    def auth_state(self, user_id: int) -> str:
+        """Data, one key. HASH of what token checks need to know about the user's tokens
+        (``store.auth_state``): ``loaded`` (copied from MongoDB, so a missing field means
+        "ask MongoDB"), ``gen`` (tokens of an older generation are void: a password change)
+        and ``r:{token id}`` -> expiry for each revoked token. Expires a token lifetime after
+        its last write."""
+        return f"{self.prefix}auth:{{{user_id}}}"
 
-    def revocations_loaded(self) -> str:
-        """Data. STRING marker: revocations were copied from MongoDB into this Redis."""
-        return f"{self.prefix}revoked:loaded"
+    def rate_limit(self, bucket: str, subject: str) -> str:
+        """Data. STRING: the GCRA state (``store.ratelimit``) of one rate-limit bucket of one
+        subject (``u:{user}``, ``a:{address}``, ``h:{handle}``); the subject is the hash tag, so
+        one subject's buckets share a Redis Cluster slot. Expires when the bucket is full."""
+        return f"{self.prefix}rl:{bucket}:{{{subject}}}"
 
     # -- data role: engagement counters ({t<shard>}, store.counters) ---------------------
 
@@ -197,6 +203,11 @@ class Keys:
     def feed_presence_of(self, user_id: int) -> str:
         """Queue. The ``feed_presence`` shard holding ``user_id``."""
         return self.feed_presence(presence_shard(user_id))
+
+    def revocation_events(self) -> str:
+        """Queue. CHANNEL: a token (or a user's every token) was revoked; each API process
+        closes its WebSockets that hold it."""
+        return f"{self.prefix}ev:revoked"
 
     def feed_presence(self, shard: int) -> str:
         """Queue. ZSET of the user IDs of one presence shard holding a ``homeFeed``

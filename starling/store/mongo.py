@@ -33,6 +33,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "users": [
         IndexModel([("handle_lower", ASCENDING)], unique=True),
         IndexModel([("display_name_lower", ASCENDING), ("_id", ASCENDING)]),  # searchUsers: prefix, order
+        # Password changes the revocation re-sync copies into Redis again (resolvers.tokens).
+        IndexModel([("tokens_revoked_at", ASCENDING)], sparse=True),
     ],
     "follows": [
         IndexModel([("follower_id", ASCENDING), ("followee_id", ASCENDING)], unique=True),
@@ -68,7 +70,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The collapse rule (store.notifications): one notification per dedupe key.
         IndexModel([("dedupe_key", ASCENDING)], unique=True),
     ],
-    "revoked_tokens": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "revoked_tokens": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        # A user's unexpired revocations: what a token check copies into Redis after a loss.
+        IndexModel([("user_id", ASCENDING), ("expires_at", ASCENDING)]),
+    ],
 }
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from starling.resolvers.tokens import restore_revocations
+from starling.resolvers.tokens import resync_revocations
 from starling.store.documents import Document, utcnow
 from starling.store.ids import lowest_id_at
 from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, JobContext
@@ -67,4 +67,4 @@ async def _reenqueue(
 
 
 async def repair_revocations(ctx: JobContext) -> int:
-    return await restore_revocations(ctx["services"])
+    return await resync_revocations(ctx["services"])

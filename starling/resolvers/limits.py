@@ -1,0 +1,189 @@
+"""Rate limits: which budget each action spends, and what a request's checks found.
+
+Budgets (``store.ratelimit``, GCRA in Redis; each an amount per window, all settings):
+
+- ``logIn`` attempts per handle and per client address. Each attempt is counted before any
+  password is hashed, so aliased ``logIn`` fields in one request count one by one.
+  ``changePassword`` attempts count against the handle's budget too: both guess a password.
+- ``signUp`` per client address.
+- writes per viewer: ``postTweet``, ``retweet``, ``undoRetweet``, ``likeTweet``,
+  ``unlikeTweet``, ``addComment``, ``follow``, ``unfollow``.
+- query cost per viewer, or per client address when anonymous (``charge_cost``).
+
+A refusal is ``RATE_LIMITED`` with ``extensions.retryAfter`` (whole seconds, at least 1);
+``RateLimits.headline`` is what the HTTP response reports in its ``RateLimit-*`` headers.
+
+Redis unreachable: the check is skipped (fails open) and logged. A limit that fails closed
+would turn a Redis outage into a total one, while MongoDB can still take the writes
+(``resolvers.degrade``); argon2 still bounds what a log-in flood costs.
+
+Only requests are limited: the app puts a ``RateLimits`` on each request's context (none
+when ``RATE_LIMITS_ENABLED`` is false), and in-process callers of the domain operations
+(seeding, the benchmark's loader) build contexts without one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+
+from starling.resolvers.errors import RateLimited
+from starling.store import ratelimit
+from starling.store.ratelimit import Decision, Limit
+from starling.store.services import Services
+
+if TYPE_CHECKING:
+    from starling.resolvers.context import RequestContext
+
+log = logging.getLogger(__name__)
+
+RATE_LIMITED = Counter("starling_rate_limited_total", "Requests a rate limit refused", ["bucket"])
+
+
+class Bucket(StrEnum):
+    LOGIN_PER_HANDLE = "login-handle"
+    LOGIN_PER_ADDRESS = "login-address"
+    SIGN_UP_PER_ADDRESS = "signup-address"
+    WRITES = "writes"
+    QUERY_COST = "cost"
+
+
+REFUSALS = {
+    Bucket.LOGIN_PER_HANDLE: "Too many log-in attempts for this handle",
+    Bucket.LOGIN_PER_ADDRESS: "Too many log-in attempts from your address",
+    Bucket.SIGN_UP_PER_ADDRESS: "Too many sign-ups from your address",
+    Bucket.WRITES: "You are writing too fast",
+    Bucket.QUERY_COST: "This client has spent its query budget",
+}
+
+
+def viewer_subject(user_id: int) -> str:
+    return f"u:{user_id}"
+
+
+def address_subject(address: str) -> str:
+    return f"a:{address}"
+
+
+def handle_subject(handle: str) -> str:
+    return f"h:{handle.lower()}"
+
+
+class RateLimits:
+    """The rate limits of one request (or one WebSocket connection) from ``address`` (None
+    when unknown: address budgets are then not checked), and what its checks found."""
+
+    def __init__(self, services: Services, address: str | None) -> None:
+        self._services = services
+        self.address = address
+        self._headline: Decision | None = None
+
+    def limit(self, bucket: Bucket) -> Limit:
+        s = self._services.settings
+        match bucket:
+            case Bucket.LOGIN_PER_HANDLE:
+                return Limit(s.rate_limit_login_per_handle, s.rate_limit_login_window_seconds)
+            case Bucket.LOGIN_PER_ADDRESS:
+                return Limit(s.rate_limit_login_per_address, s.rate_limit_login_window_seconds)
+            case Bucket.SIGN_UP_PER_ADDRESS:
+                return Limit(s.rate_limit_sign_up_per_address, s.rate_limit_sign_up_window_seconds)
+            case Bucket.WRITES:
+                return Limit(s.rate_limit_writes_per_viewer, s.rate_limit_writes_window_seconds)
+            case Bucket.QUERY_COST:
+                return Limit(s.rate_limit_query_cost, s.rate_limit_query_cost_window_seconds)
+
+    async def spend(self, charges: Sequence[tuple[Bucket, str]], cost: int = 1) -> None:
+        """Take ``cost`` from each (bucket, subject), one script call each, all in one round
+        trip; RATE_LIMITED, saying when to retry, when any of them is spent."""
+        services = self._services
+        keyed = [(bucket, services.keys.rate_limit(bucket, subject)) for bucket, subject in charges]
+        try:
+            decisions = await ratelimit.charge_all(
+                services.redis, [(key, self.limit(bucket), cost) for bucket, key in keyed]
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("rate limits %s skipped: Redis unavailable (%s)", [b for b, _ in charges], exc)
+            return
+        for decision in decisions:
+            self._report(decision)
+        refused = [(bucket, d) for (bucket, _), d in zip(keyed, decisions, strict=True) if not d.allowed]
+        if refused:
+            for bucket, _ in refused:
+                RATE_LIMITED.labels(bucket.value).inc()
+            bucket, decision = max(refused, key=lambda pair: pair[1].retry_after)
+            wait = retry_after_seconds(decision)
+            raise RateLimited(f"{REFUSALS[bucket]}; try again in {wait} s.", retry_after=wait)
+
+    def headline(self) -> Decision | None:
+        """The decision the ``RateLimit-*`` headers report: a refusal (the longest wait) if
+        any, else the budget closest to running out; None when nothing was checked."""
+        return self._headline
+
+    def _report(self, decision: Decision) -> None:
+        current = self._headline
+        if current is None or _tighter(decision, current):
+            self._headline = decision
+
+
+def _tighter(decision: Decision, than: Decision) -> bool:
+    if decision.allowed != than.allowed:
+        return not decision.allowed
+    if not decision.allowed:
+        return decision.retry_after > than.retry_after
+    return decision.remaining / decision.limit.amount < than.remaining / than.limit.amount
+
+
+def retry_after_seconds(decision: Decision) -> int:
+    return max(1, math.ceil(decision.retry_after))
+
+
+# -- what the domain operations call -------------------------------------------------------
+
+
+async def login_attempt(ctx: RequestContext, handle: str) -> None:
+    """Count a password guess for ``handle`` (and from the client's address)."""
+    if ctx.limits is None:
+        return
+    charges = [(Bucket.LOGIN_PER_HANDLE, handle_subject(handle))]
+    if ctx.limits.address is not None:
+        charges.append((Bucket.LOGIN_PER_ADDRESS, address_subject(ctx.limits.address)))
+    await ctx.limits.spend(charges)
+
+
+async def sign_up_attempt(ctx: RequestContext) -> None:
+    if ctx.limits is None or ctx.limits.address is None:
+        return
+    await ctx.limits.spend([(Bucket.SIGN_UP_PER_ADDRESS, address_subject(ctx.limits.address))])
+
+
+async def write_attempt(ctx: RequestContext, user_id: int) -> None:
+    """Count one write by the viewer ``user_id``."""
+    if ctx.limits is None:
+        return
+    await ctx.limits.spend([(Bucket.WRITES, viewer_subject(user_id))])
+
+
+async def charge_cost(ctx: RequestContext, cost: int) -> None:
+    """Spend ``cost`` of the query budget of the viewer, or of the client's address when
+    anonymous; RATE_LIMITED once it is spent. A cost above the whole budget spends all of it
+    (it runs when the budget is full).
+
+    The hook of the query cost estimator: ``schema.limits.QueryBudget`` calls this before
+    each operation executes with ``operation_cost``'s figure, 1 until the estimator
+    supplies the operation's computed cost."""
+    if ctx.limits is None:
+        return
+    viewer_id = await ctx.viewer_id()
+    if viewer_id is not None:
+        subject = viewer_subject(viewer_id)
+    elif ctx.limits.address is not None:
+        subject = address_subject(ctx.limits.address)
+    else:
+        return
+    await ctx.limits.spend([(Bucket.QUERY_COST, subject)], cost)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ import uvicorn
 from redis import Redis as SyncRedis
 
 from starling.config import Settings, get_settings
+from starling.store.embedded.snapshot import SnapshotError
 from starling.store.redis import PrivateRedisServer
 
 log = logging.getLogger("starling")
@@ -52,9 +52,14 @@ def _dedicated_dev_redis(url: str) -> str:
 
 def cmd_dev(args: argparse.Namespace) -> None:
     from starling.app import create_app
+    from starling.dev_data import DevData
+    from starling.store.mongo import connect_mongo
 
     settings = get_settings()
     _configure_logging(settings)
+    data = DevData.open(
+        settings.starling_data_dir, snapshot_seconds=settings.dev_snapshot_seconds, reset=args.reset
+    )
     private_redis: PrivateRedisServer | None = None
     if settings.redis_url is None:
         private_redis = PrivateRedisServer()
@@ -62,35 +67,47 @@ def cmd_dev(args: argparse.Namespace) -> None:
         redis_note = f"private redis-server at {redis_url}"
     elif settings.embedded_mongo:
         redis_url = _dedicated_dev_redis(settings.redis_url)
-        redis_note = f"{redis_url} (database {DEV_REDIS_DB}, flushed: embedded MongoDB is empty)"
+        redis_note = f"{redis_url} (database {DEV_REDIS_DB}, flushed: rebuilt from MongoDB)"
     else:
         redis_url = settings.redis_url
         redis_note = redis_url
-    token_secret = settings.token_secret
-    if not token_secret:
-        token_secret = secrets.token_urlsafe(32)
-        log.warning("TOKEN_SECRET is unset: generated one for this run; tokens die with it.")
-    settings = settings.model_copy(
-        update={"redis_url": redis_url, "token_secret": token_secret, "run_worker_in_process": True}
-    )
-    log.warning(
+    updates: dict[str, object] = {
+        "redis_url": redis_url,
+        "token_secret": settings.token_secret or data.token_secret(),
+        "run_worker_in_process": True,
+    }
+    if "public_url" not in settings.model_fields_set:
+        # Share links follow the port this server listens on.
+        updates["public_url"] = f"http://{args.host}:{args.port}"
+    settings = settings.model_copy(update=updates)
+    on_ready = []
+    mongo = None
+    if settings.embedded_mongo:
+        mongo = connect_mongo(settings)
+        try:
+            data.restore(mongo.client)
+        except SnapshotError as exc:
+            sys.exit(f"starling dev: {exc}; start with --reset to discard it")
+        on_ready.append(data.keep_saving(mongo.client))
+    log.info(
         "starling dev: MongoDB %s; Redis %s; arq worker in-process",
-        "embedded (mongomock, in memory)" if settings.embedded_mongo else settings.mongodb_url,
+        f"embedded (mongomock, saved in {data.directory})" if mongo else settings.mongodb_url,
         redis_note,
     )
-    on_ready = []
     if args.seed:
         from starling.demo import seed_demo
 
         on_ready.append(seed_demo)
-    app = create_app(settings, on_ready=on_ready)
-    log.warning("GraphiQL: http://%s:%d/graphql", args.host, args.port)
+    app = create_app(settings, mongo=mongo, on_ready=on_ready)
+    log.info("GraphiQL: http://%s:%d/graphql", args.host, args.port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the
     # private redis-server below is stopped too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     finally:
+        if mongo is not None:
+            data.save(mongo.client)
         if private_redis is not None:
             private_redis.stop()
 
@@ -144,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="everything in one process on embedded defaults")
-    dev.add_argument("--seed", action="store_true", help="load a small demo network")
+    dev.add_argument("--seed", action="store_true", help="load a small demo network into an empty store")
+    dev.add_argument(
+        "--reset", action="store_true", help="forget the data kept in STARLING_DATA_DIR and start empty"
+    )
     dev.add_argument("--host", default=defaults.host)
     dev.add_argument("--port", type=int, default=defaults.port)
     dev.set_defaults(handler=cmd_dev)

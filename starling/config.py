@@ -7,6 +7,7 @@ Each field maps to the upper-case environment variable of the same name
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -164,6 +165,19 @@ class Settings(BaseSettings):
         default=False, description="Run the arq worker inside the API process (set by `dev`)."
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+
+    # --- development server (`starling dev`) ------------------------------------------
+    starling_data_dir: Path = Field(
+        default=Path(".starling"),
+        description="Where `starling dev` keeps its embedded MongoDB snapshot and development "
+        "TOKEN_SECRET across restarts (`--reset` empties it).",
+    )
+    dev_snapshot_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often `starling dev` saves the embedded MongoDB when it changed (also "
+        "on shutdown); a crash loses at most the changes of this interval.",
+    )
 
     @property
     def embedded_mongo(self) -> bool:

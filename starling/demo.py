@@ -57,7 +57,7 @@ async def seed_demo(services: Services) -> None:
             topic = rng.choice(_TOPICS)
             text = rng.choice(_LINES).format(t=topic, h=rng.choice(handles))
             await tweets.post_tweet(_context(services, session.token), text)
-    log.warning(
+    log.info(
         "demo data: %d users; log in as @%s with password %r",
         len(handles),
         DEMO_HANDLE,

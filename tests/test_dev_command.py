@@ -5,6 +5,7 @@ running after it stops, even when it is killed."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -96,12 +97,12 @@ async def test_dev_keeps_its_data_across_restarts_and_reset_forgets_it(tmp_path:
         }
         async with httpx.AsyncClient(base_url=dev.base_url) as http:
             second = await Api(http).post(author, "posted just before a crash")
-        time.sleep(float(SNAPSHOT_SECONDS) * 5)  # a periodic save has run since
+        await asyncio.sleep(float(SNAPSHOT_SECONDS) * 5)  # a periodic save has run since
         private = redis_servers(parent=dev.process.pid)
     finally:
         # SIGKILL: no shutdown save, no chance to stop redis-server by hand.
         dev.stop(signal.SIGKILL)
-    time.sleep(0.5)
+    await asyncio.sleep(0.5)
     assert private, "no private redis-server was started"
     assert not (private & redis_servers()), "the private redis-server outlived a killed starling dev"
 

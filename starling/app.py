@@ -19,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -29,6 +30,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 
 from starling.config import Settings, get_settings
+from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
 from starling.resolvers.context import RequestContext
 from starling.resolvers.tokens import restore_revocations
@@ -63,6 +65,10 @@ class StarlingGraphQL(GraphQL):
     def __init__(self, *args: Any, persisted_queries: PersistedQueries, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.persisted_queries = persisted_queries
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return offline_page()  # the assets come from Starling, not a CDN
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -201,6 +207,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets"),
         ],
         lifespan=lifespan,
     )

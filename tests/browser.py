@@ -13,8 +13,8 @@ import itertools
 import json
 import os
 import re
-import signal
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -104,7 +104,8 @@ async def chromium_page(binary: str) -> AsyncIterator[Page]:
     """A fresh headless Chromium (own profile, no background traffic) and one blank tab,
     with network and page events recorded from the start."""
     with tempfile.TemporaryDirectory(prefix="starling-chromium-", ignore_cleanup_errors=True) as profile:
-        process = subprocess.Popen(
+        # Popen only starts it (no wait); a pipe is read in a thread below.
+        process = subprocess.Popen(  # noqa: ASYNC220
             [
                 binary,
                 "--headless=new",
@@ -136,11 +137,11 @@ async def chromium_page(binary: str) -> AsyncIterator[Page]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
             try:
-                process.wait(timeout=10)
+                await asyncio.to_thread(process.wait, 10)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                await asyncio.to_thread(process.wait)
 
 
 def _devtools_url(process: subprocess.Popen[str]) -> str:

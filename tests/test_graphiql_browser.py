@@ -26,9 +26,8 @@ async def test_graphiql_runs_a_query_with_no_request_to_another_origin(live: Liv
         await page.wait_for(f"{EDITOR} !== null && {EDITOR}.CodeMirror !== undefined")
         await page.evaluate(f"{EDITOR}.CodeMirror.setValue({json.dumps(query)})")
         await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
-        shown = await page.wait_for(
-            f"{RESULT} && {RESULT}.CodeMirror.getValue().includes('browser_user') && {RESULT}.CodeMirror.getValue()"
-        )
+        result = f"({RESULT} && {RESULT}.CodeMirror.getValue())"
+        shown = await page.wait_for(f"{result} && {result}.includes('browser_user') && {result}")
         urls = page.requested_urls()
     assert json.loads(shown) == {"data": {"user": {"handle": "browser_user", "followersCount": 0}}}
     origin = urlsplit(live.url).netloc

@@ -17,6 +17,7 @@ import orjson
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -32,10 +33,12 @@ from strawberry.types import ExecutionResult
 from starling.config import Settings, get_settings
 from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
+from starling.request_log import RequestLogMiddleware
 from starling.resolvers.context import RequestContext
 from starling.resolvers.tokens import restore_revocations
 from starling.schema import schema
 from starling.schema.errors import classify
+from starling.store.gauges import sample_gauges
 from starling.store.mongo import Mongo
 from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
@@ -136,6 +139,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    await sample_gauges(request.app.state.services, request.app.state.hub)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -210,6 +214,7 @@ def create_app(
             Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequestLogMiddleware)],
     )
 
 

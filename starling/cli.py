@@ -10,10 +10,11 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import uvicorn
 from redis import Redis as SyncRedis
 
+from starling import server
 from starling.config import Settings, get_settings
+from starling.logs import LogFormat, configure_logging
 from starling.store.embedded.snapshot import SnapshotError
 from starling.store.redis import PrivateRedisServer
 
@@ -22,14 +23,19 @@ log = logging.getLogger("starling")
 DEV_REDIS_DB = 15
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if logging.getLogger().level > logging.DEBUG:
-        # arq logs every job start and end at INFO: too chatty unless debugging.
-        logging.getLogger("arq").setLevel(logging.WARNING)
+def _log_format(settings: Settings, default: LogFormat) -> LogFormat:
+    return settings.log_format or default
+
+
+def _configure_logging(settings: Settings, default: LogFormat) -> None:
+    configure_logging(settings.log_level, _log_format(settings, default))
+
+
+def _exit_on_sigterm() -> None:
+    """uvicorn re-raises SIGTERM once its graceful shutdown is done; exit normally then, so
+    ``finally`` blocks run (the dev snapshot, the private redis-server) and the exit code
+    says the shutdown was clean."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
 def _require(settings: Settings, *names: str) -> None:
@@ -56,7 +62,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     from starling.store.mongo import connect_mongo
 
     settings = get_settings()
-    _configure_logging(settings)
+    _configure_logging(settings, "text")
     data = DevData.open(
         settings.starling_data_dir, snapshot_seconds=settings.dev_snapshot_seconds, reset=args.reset
     )
@@ -100,11 +106,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
         on_ready.append(seed_demo)
     app = create_app(settings, mongo=mongo, on_ready=on_ready)
     log.info("GraphiQL: http://%s:%d/graphql", args.host, args.port)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the
-    # private redis-server below is stopped too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    _exit_on_sigterm()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        server.run(app, settings, _log_format(settings, "text"), host=args.host, port=args.port)
     finally:
         if mongo is not None:
             data.save(mongo.client)
@@ -114,22 +118,39 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = get_settings()
-    _configure_logging(settings)
-    _require(settings, "mongodb_url", "redis_url", "token_secret")
-    uvicorn.run(
+    _configure_logging(settings, "json")
+    if args.embedded:
+        if args.workers != 1:
+            sys.exit("starling serve: --embedded keeps MongoDB in one process; use --workers 1")
+        _require(settings, "redis_url", "token_secret")
+        if not settings.embedded_mongo:
+            sys.exit("starling serve: --embedded and MONGODB_URL exclude each other")
+        log.warning("starling serve --embedded: MongoDB in memory, lost when the process exits")
+    else:
+        _require(settings, "mongodb_url", "redis_url", "token_secret")
+    log.info(
+        "starling serve on http://%s:%d with %d process(es); graceful shutdown within %d s",
+        args.host,
+        args.port,
+        args.workers,
+        settings.shutdown_timeout_seconds,
+    )
+    _exit_on_sigterm()
+    server.run(
         "starling.app:app_from_environment",
+        settings,
+        _log_format(settings, "json"),
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=settings.log_level.lower(),
         proxy_headers=True,
     )
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = get_settings()
-    _configure_logging(settings)
+    _configure_logging(settings, "json")
     _require(settings, "mongodb_url", "redis_url", "token_secret")
     asyncio.run(_run_worker(settings))
 
@@ -140,8 +161,12 @@ async def _run_worker(settings: Settings) -> None:
 
     assert settings.redis_url is not None
     services = await Services.open(settings, settings.redis_url)
-    worker = build_worker(services, settings, handle_signals=True)
-    log.warning("starling worker consuming %s", settings.queue_name)
+    # On SIGTERM: stop taking jobs, let running ones finish for SHUTDOWN_TIMEOUT_SECONDS,
+    # then cancel them, which arq re-queues (they are idempotent).
+    worker = build_worker(
+        services, settings, handle_signals=True, job_completion_wait=settings.shutdown_timeout_seconds
+    )
+    log.info("starling worker consuming %s", settings.queue_name)
     try:
         await worker.async_run()
     finally:
@@ -173,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=defaults.host)
     serve.add_argument("--port", type=int, default=defaults.port)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the API alone on the embedded in-memory MongoDB (one process, no worker: for trying "
+        "and testing the server itself; data is lost on exit)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     worker = commands.add_parser("worker", help="the arq worker (fan-out, flushes, repairs)")

@@ -11,6 +11,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from starling.schema.errors import ErrorCodes
 from starling.schema.execution import StarlingExecutor
 from starling.schema.mutation import Mutation
+from starling.schema.observability import OperationMetrics
 from starling.schema.query import Query
 from starling.schema.subscription import Subscription
 
@@ -29,6 +30,7 @@ schema = StarlingSchema(
     subscription=Subscription,
     execution_context_class=StarlingExecutor,
     extensions=[
+        OperationMetrics,  # first: it sees the errors once ErrorCodes has coded them
         ErrorCodes,
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),

@@ -14,15 +14,25 @@ long job (the next batch of followers) never collides with the job that enqueued
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Concatenate, Generic, ParamSpec
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from arq import ArqRedis
 from arq.worker import Function, func
 
+from starling.store import job_context
+from starling.store.metrics import WORKER_JOB_DURATION, WORKER_JOBS
+
+log = logging.getLogger(__name__)
+
 P = ParamSpec("P")
+R = TypeVar("R")
 
 JobContext = dict[str, Any]
 """What arq hands every job function first (``ctx["services"]`` is the ``Services``)."""
@@ -38,7 +48,13 @@ class Job(Generic[P]):
 
     async def enqueue(self, queue: ArqRedis, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Enqueue the job; False when one with the same ID is still queued or running."""
-        job = await queue.enqueue_job(self.name, *args, _job_id=self.job_id(*args, **kwargs), **kwargs)
+        job = await queue.enqueue_job(
+            self.name,
+            *args,
+            _job_id=self.job_id(*args, **kwargs),
+            **kwargs,
+            **{job_context.CARRIER_ARG: job_context.carrier()},
+        )
         return job is not None
 
     def function(self, coroutine: Callable[Concatenate[JobContext, P], Awaitable[object]]) -> Function:
@@ -48,7 +64,37 @@ class Job(Generic[P]):
         actual = list(inspect.signature(coroutine).parameters.values())[1:]
         if [(p.name, p.kind, p.default) for p in actual] != [(p.name, p.kind, p.default) for p in expected]:
             raise TypeError(f"job {self.name}: {coroutine.__qualname__} does not take the job's parameters")
-        return func(coroutine, name=self.name, keep_result=0)
+        return func(instrumented(self.name, coroutine), name=self.name, keep_result=0)
+
+
+def instrumented(name: str, coroutine: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """The job function as arq runs it: in the context its enqueuer had (request ID, trace;
+    ``store.job_context``), counted and timed (``starling_worker_jobs_total``,
+    ``starling_worker_job_duration_seconds``). Cron jobs are wrapped the same way.
+
+    Measured here rather than in arq's ``on_job_start``/``after_job_end`` hooks, which are
+    told neither the job's name nor how it ended."""
+
+    @functools.wraps(coroutine)
+    async def run(ctx: JobContext, *args: Any, **kwargs: Any) -> R:
+        carrier = kwargs.pop(job_context.CARRIER_ARG, None)
+        started = time.perf_counter()
+        outcome = "error"
+        with job_context.restored(carrier, name):
+            try:
+                result = await coroutine(ctx, *args, **kwargs)
+                outcome = "ok"
+                return result
+            except asyncio.CancelledError:
+                outcome = "cancelled"  # shutdown: arq re-queues it
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                WORKER_JOBS.labels(name, outcome).inc()
+                WORKER_JOB_DURATION.labels(name).observe(elapsed)
+                log.debug("job %s %s in %.1f ms", name, outcome, elapsed * 1000)
+
+    return run
 
 
 def _fanout_id(tweet_id: int, after_edge: int = 0) -> str:

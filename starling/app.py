@@ -30,6 +30,7 @@ from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 
+from starling import tracing
 from starling.config import Settings, get_settings
 from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
@@ -214,7 +215,7 @@ def create_app(
             Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets"),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(RequestLogMiddleware)],
+        middleware=[*tracing.middleware(settings), Middleware(RequestLogMiddleware)],
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api import Account, Api, eventually
+from tests.api import PASSWORD, Account, Api, eventually
 from tests.dev_process import StarlingProcess, redis_servers
 
 FEED = "{ homeFeed(first: 5) { nodes { text author { handle } } pageInfo { hasNextPage } } }"
@@ -76,6 +76,10 @@ async def test_dev_keeps_its_data_across_restarts_and_reset_forgets_it(tmp_path:
                 return tweet["id"] in await api.whole_feed(reader)
 
             await eventually(delivered, within=10)
+            # A second session of the reader, logged out: it must stay revoked.
+            log_in = 'mutation($p: String!) { logIn(handle: "reader", password: $p) { token } }'
+            revoked = (await api.gql(log_in, {"p": PASSWORD}))["logIn"]["token"]
+            assert (await api.gql("mutation { logOut }", token=revoked))["logOut"] is True
         before = await _state(dev.base_url, reader, author)
     finally:
         output = dev.stop()
@@ -96,7 +100,9 @@ async def test_dev_keeps_its_data_across_restarts_and_reset_forgets_it(tmp_path:
             "author": {"handle": "keeper"},
         }
         async with httpx.AsyncClient(base_url=dev.base_url) as http:
-            second = await Api(http).post(author, "posted just before a crash")
+            api = Api(http)
+            assert "UNAUTHENTICATED" in await api.error_codes("{ homeFeed { nodes { id } } }", token=revoked)
+            second = await api.post(author, "posted just before a crash")
         await asyncio.sleep(float(SNAPSHOT_SECONDS) * 5)  # a periodic save has run since
         private = redis_servers(parent=dev.process.pid)
     finally:

@@ -2,7 +2,7 @@
 
     python3 run.py dev --seed                    # dev server (in-memory MongoDB, seeded)
     python3 run.py test [pytest args...]         # test suite
-    python3 run.py lint                          # ruff check + ruff format --check
+    python3 run.py lint                          # ruff check, ruff format --check, mypy, import contract
     python3 run.py bench [args...]               # benchmarks (python -m bench)
     python3 run.py serve|worker|export-schema [args...]
 
@@ -72,6 +72,29 @@ def sync(uv: str, extras: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
+LINTERS = (
+    ("ruff check", ["ruff", "check"]),
+    ("ruff format", ["ruff", "format", "--check"]),
+)
+# Whole-package checks: they take no paths.
+PACKAGE_LINTERS = (
+    ("mypy", ["mypy", "starling"]),
+    ("import contract", ["lint-imports"]),
+)
+
+
+def lint(bin_dir: Path, paths: list[str], env: dict[str, str]) -> int:
+    """Run every linter (all of them, even after a failure); non-zero when any failed."""
+    failed = []
+    for name, (tool, *args) in [*((n, [*c, *paths]) for n, c in LINTERS), *PACKAGE_LINTERS]:
+        say(f"lint: {name}")
+        if subprocess.run([str(bin_dir / tool), *args], env=env, check=False).returncode != 0:
+            failed.append(name)
+    if failed:
+        say(f"lint failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in COMMANDS:
         say(f"usage: python3 run.py {{{','.join(COMMANDS)}}} [args...]")
@@ -84,11 +107,7 @@ def main(argv: list[str]) -> int:
     env["VIRTUAL_ENV"] = str(VENV)
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
     if command == "lint":
-        paths = rest or ["."]
-        ruff = str(bin_dir / "ruff")
-        check = subprocess.run([ruff, "check", *paths], env=env, check=False).returncode
-        fmt = subprocess.run([ruff, "format", "--check", *paths], env=env, check=False).returncode
-        return check or fmt
+        return lint(bin_dir, rest or ["."], env)
     if command == "test":
         python = str(bin_dir / "python")
         os.execve(python, [python, "-m", "pytest", *rest], env)

@@ -21,7 +21,7 @@ import httpx
 from starlette.applications import Starlette
 
 from bench import data, floor, server
-from starling.app import create_app
+from starling.cli import build_app
 from starling.store.monitoring import count_round_trips
 from starling.store.redis import PrivateRedisServer
 
@@ -32,7 +32,7 @@ SPEC = data.Spec(users=40, follows_per_user=12, tweets=2000, retweets=40, likes=
 @asynccontextmanager
 async def _served() -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
     redis = PrivateRedisServer()
-    app = create_app(server.bench_settings(redis.start(), SPEC))
+    app = build_app(server.bench_settings(redis.start(), SPEC))
     app.add_route(floor.PATH, floor.floor_feed, methods=["GET"])
     try:
         async with app.router.lifespan_context(app):

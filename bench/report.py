@@ -191,7 +191,7 @@ def _setup(feed: dict[str, Any]) -> list[str]:
         f"{network['most_followed']}, median {network['median_followers']}), {network['tweets']} tweets, "
         f"{network['celebrities']} celebrities (more than {network['celebrity_followers']} followers, merged "
         f"at read time). Loaded in: {load}.",
-        "- Server under test: one process (`bench/server.py`): the real app (`starling.app.create_app`) on "
+        "- Server under test: one process (`bench/server.py`): the real app (`starling.cli.build_app`) on "
         "uvicorn with uvloop and httptools, the embedded MongoDB engine, a private redis-server, the arq "
         "worker in-process (the embedded engine lives in one process). Passwords use cheap argon2 "
         "settings (time cost 1, 1 MiB): signing up thousands of users is loading, not what is measured.",

@@ -2,7 +2,7 @@
 
     python -m bench.server --run-dir DIR --port N [--quick] [--spec JSON] [--redis-url URL]
 
-It builds the real app (``starling.app.create_app``) on the embedded MongoDB engine and a
+It builds the real app (``starling.cli.build_app``) on the embedded MongoDB engine and a
 private redis-server (or ``--redis-url``, whose database is flushed), with the arq worker
 in-process as in ``starling dev`` (the embedded engine lives in one process), loads the
 generated network (``bench.data``), mounts the benchmark-only routes (the floor, a
@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bench import ablations, data, floor
-from starling.app import create_app
+from starling import cli
 from starling.config import Settings
 from starling.store.redis import PrivateRedisServer
 from starling.store.services import Services
@@ -127,7 +127,7 @@ def build_app(settings: Settings, spec: data.Spec, run_dir: Path) -> Starlette:
         write_client_files(run_dir, network)
         log.warning("ready: %s", json.dumps(network.summary()))
 
-    app = create_app(settings, on_ready=[load_network])
+    app = cli.build_app(settings, on_ready=[load_network])
     profiling = Profiling()
     app.add_route(floor.PATH, floor.floor_feed, methods=["GET"])
     for variant, view in ablations.variants().items():

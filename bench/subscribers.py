@@ -128,7 +128,7 @@ def start_server(redis_url: str) -> Server:
     }
     env.pop("MONGODB_URL", None)  # the embedded engine: the worker must share the process
     command = [
-        sys.executable, "-m", "uvicorn", "starling.app:app_from_environment", "--factory",
+        sys.executable, "-m", "uvicorn", "starling.cli:app_from_environment", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env)

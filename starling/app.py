@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from cross_web import HTTPException
@@ -31,7 +31,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 
 from starling import tracing
-from starling.config import Settings, get_settings
+from starling.config import ConfigError, Settings
 from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
 from starling.request_log import RequestLogMiddleware
@@ -43,7 +43,6 @@ from starling.store.gauges import sample_gauges
 from starling.store.mongo import Mongo
 from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
-from starling.workers.inprocess import InProcessWorker
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
-class StarlingGraphQL(GraphQL):
+class StarlingGraphQL(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view with Starling's context, error shape and persisted queries."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter
@@ -151,20 +150,37 @@ async def home(request: Request) -> Response:
 StartupHook = Callable[[Services], Awaitable[None]]
 
 
+class BackgroundWorker(Protocol):
+    """Work the process runs beside the API (the in-process arq worker of ``starling dev``)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+WorkerFactory = Callable[[Services, Settings], BackgroundWorker]
+
+
 def create_app(
-    settings: Settings, *, mongo: Mongo | None = None, on_ready: Sequence[StartupHook] = ()
+    settings: Settings,
+    *,
+    mongo: Mongo | None = None,
+    on_ready: Sequence[StartupHook] = (),
+    worker: WorkerFactory | None = None,
 ) -> Starlette:
     """The ASGI app. ``settings.redis_url`` and ``settings.token_secret`` must be set (the
     CLI fills them in for ``starling dev``); ``mongo`` lets a caller share an embedded
     engine with other components of the same process; ``on_ready`` hooks run once the
-    services are open (demo seeding)."""
-    if settings.redis_url is None or settings.token_secret is None:
-        raise ValueError("create_app needs settings.redis_url and settings.token_secret")
+    services are open (demo seeding); ``worker`` builds what runs beside the API once the
+    services are open (the CLI hands in the in-process arq worker: the app does not know
+    the worker)."""
+    redis_url = settings.redis_url
+    if redis_url is None or not settings.token_secret:
+        raise ConfigError("the API app needs REDIS_URL and TOKEN_SECRET (`starling dev` sets both itself)")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        assert settings.redis_url is not None
-        services = await Services.open(settings, settings.redis_url, mongo=mongo)
+        services = await Services.open(settings, redis_url, mongo=mongo)
         app.state.services = services
         # One Redis subscription connection for every live subscriber of this process.
         hub = EventHub(
@@ -176,22 +192,22 @@ def create_app(
         await hub.start()
         app.state.hub = hub
         await restore_revocations(services)
-        worker = InProcessWorker(services, settings) if settings.run_worker_in_process else None
-        if worker is not None:
-            worker.start()
+        background = worker(services, settings) if worker is not None else None
+        if background is not None:
+            background.start()
         for hook in on_ready:
             await hook(services)
         log.info(
             "Starling ready: MongoDB %s, Redis %s, worker %s",
             "embedded (mongomock)" if services.mongo.embedded else "server",
             settings.redis_url,
-            "in-process" if worker else "external (`starling worker`)",
+            "in-process" if background else "external (`starling worker`)",
         )
         try:
             yield
         finally:
-            if worker is not None:
-                await worker.stop()
+            if background is not None:
+                await background.stop()
             await hub.stop()
             await services.close(close_mongo=mongo is None)
 
@@ -217,8 +233,3 @@ def create_app(
         lifespan=lifespan,
         middleware=[*tracing.middleware(settings), Middleware(RequestLogMiddleware)],
     )
-
-
-def app_from_environment() -> Starlette:
-    """The factory ``starling serve`` hands to uvicorn (one call per worker process)."""
-    return create_app(get_settings())

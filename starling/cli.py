@@ -1,4 +1,9 @@
-"""The ``starling`` command: ``dev``, ``serve``, ``worker``, ``export-schema``."""
+"""The ``starling`` command: ``dev``, ``serve``, ``worker``, ``export-schema``.
+
+The CLI is where a process is composed: the API app (``starling.app``) and, for ``dev``
+and ``RUN_WORKER_IN_PROCESS``, the arq worker beside it (``build_app``), which the app
+itself never imports.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,17 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from redis import Redis as SyncRedis
+from starlette.applications import Starlette
 
 from starling import server
-from starling.config import Settings, get_settings
+from starling.app import StartupHook, create_app
+from starling.config import ConfigError, Settings, get_settings
 from starling.logs import LogFormat, configure_logging
+from starling.store.embedded.client import EmbeddedMongoClient
 from starling.store.embedded.snapshot import SnapshotError
+from starling.store.mongo import Mongo
 from starling.store.redis import PrivateRedisServer
+from starling.workers.inprocess import InProcessWorker
 
 log = logging.getLogger("starling")
 
@@ -38,13 +48,24 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
-def _require(settings: Settings, *names: str) -> None:
-    missing = [name.upper() for name in names if getattr(settings, name) in (None, "")]
-    if missing:
-        sys.exit(
-            f"starling: set {', '.join(missing)} (see README). "
-            "For a self-contained server use `starling dev`."
-        )
+def build_app(
+    settings: Settings, *, mongo: Mongo | None = None, on_ready: Sequence[StartupHook] = ()
+) -> Starlette:
+    """The API app, with the arq worker in the same process when ``RUN_WORKER_IN_PROCESS``."""
+    worker = InProcessWorker if settings.run_worker_in_process else None
+    return create_app(settings, mongo=mongo, on_ready=on_ready, worker=worker)
+
+
+def app_from_environment() -> Starlette:
+    """The factory ``starling serve`` hands to uvicorn (one call per worker process)."""
+    return build_app(get_settings())
+
+
+def _require_datastores(settings: Settings, command: str) -> str:
+    """Check that ``command`` has real datastores and a token secret; returns REDIS_URL."""
+    role = f"`starling {command}` (for a self-contained server use `starling dev`)"
+    settings.require("mongodb_url", "redis_url", "token_secret", role=role)
+    return settings.redis_url or ""
 
 
 def _dedicated_dev_redis(url: str) -> str:
@@ -57,7 +78,6 @@ def _dedicated_dev_redis(url: str) -> str:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from starling.app import create_app
     from starling.dev_data import DevData
     from starling.store.mongo import connect_mongo
 
@@ -86,32 +106,32 @@ def cmd_dev(args: argparse.Namespace) -> None:
         # Share links follow the port this server listens on.
         updates["public_url"] = f"http://{args.host}:{args.port}"
     settings = settings.model_copy(update=updates)
-    on_ready = []
-    mongo = None
-    if settings.embedded_mongo:
-        mongo = connect_mongo(settings)
+    on_ready: list[StartupHook] = []
+    mongo = connect_mongo(settings) if settings.embedded_mongo else None
+    engine = mongo.client if mongo is not None and isinstance(mongo.client, EmbeddedMongoClient) else None
+    if engine is not None:
         try:
-            data.restore(mongo.client)
+            data.restore(engine)
         except SnapshotError as exc:
             sys.exit(f"starling dev: {exc}; start with --reset to discard it")
-        on_ready.append(data.keep_saving(mongo.client))
+        on_ready.append(data.keep_saving(engine))
     log.info(
         "starling dev: MongoDB %s; Redis %s; arq worker in-process",
-        f"embedded (mongomock, saved in {data.directory})" if mongo else settings.mongodb_url,
+        f"embedded (mongomock, saved in {data.directory})" if engine else settings.mongodb_url,
         redis_note,
     )
     if args.seed:
         from starling.demo import seed_demo
 
         on_ready.append(seed_demo)
-    app = create_app(settings, mongo=mongo, on_ready=on_ready)
+    app = build_app(settings, mongo=mongo, on_ready=on_ready)
     log.info("GraphiQL: http://%s:%d/graphql", args.host, args.port)
     _exit_on_sigterm()
     try:
         server.run(app, settings, _log_format(settings, "text"), host=args.host, port=args.port)
     finally:
-        if mongo is not None:
-            data.save(mongo.client)
+        if engine is not None:
+            data.save(engine)
         if private_redis is not None:
             private_redis.stop()
 
@@ -121,13 +141,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _configure_logging(settings, "json")
     if args.embedded:
         if args.workers != 1:
-            sys.exit("starling serve: --embedded keeps MongoDB in one process; use --workers 1")
-        _require(settings, "redis_url", "token_secret")
+            raise ConfigError("`starling serve --embedded` keeps MongoDB in one process: use --workers 1")
         if not settings.embedded_mongo:
-            sys.exit("starling serve: --embedded and MONGODB_URL exclude each other")
+            raise ConfigError("`starling serve --embedded` and MONGODB_URL exclude each other")
+        settings.require("redis_url", "token_secret", role="`starling serve --embedded`")
         log.warning("starling serve --embedded: MongoDB in memory, lost when the process exits")
     else:
-        _require(settings, "mongodb_url", "redis_url", "token_secret")
+        _require_datastores(settings, "serve")
     log.info(
         "starling serve on http://%s:%d with %d process(es); graceful shutdown within %d s",
         args.host,
@@ -137,7 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
     _exit_on_sigterm()
     server.run(
-        "starling.app:app_from_environment",
+        "starling.cli:app_from_environment",
         settings,
         _log_format(settings, "json"),
         factory=True,
@@ -151,26 +171,27 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = get_settings()
     _configure_logging(settings, "json")
-    _require(settings, "mongodb_url", "redis_url", "token_secret")
-    asyncio.run(_run_worker(settings))
+    asyncio.run(_run_worker(settings, _require_datastores(settings, "worker")))
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(settings: Settings, redis_url: str) -> None:
     from starling.store.services import Services
     from starling.workers.settings import build_worker
+    from starling.workers.supervisor import Supervisor
 
-    assert settings.redis_url is not None
-    services = await Services.open(settings, settings.redis_url)
+    services = await Services.open(settings, redis_url)
     # On SIGTERM: stop taking jobs, let running ones finish for SHUTDOWN_TIMEOUT_SECONDS,
-    # then cancel them, which arq re-queues (they are idempotent).
-    worker = build_worker(
-        services, settings, handle_signals=True, job_completion_wait=settings.shutdown_timeout_seconds
+    # then cancel them, which arq re-queues (every job is idempotent).
+    supervisor = Supervisor(
+        lambda: build_worker(
+            services, settings, handle_signals=True, job_completion_wait=settings.shutdown_timeout_seconds
+        )
     )
     log.info("starling worker consuming %s", settings.queue_name)
     try:
-        await worker.async_run()
+        await supervisor.run()
     finally:
-        await worker.close()
+        await supervisor.worker.close()
         await services.close()
 
 
@@ -181,7 +202,7 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = Settings()
+    defaults = get_settings()
     parser = argparse.ArgumentParser(prog="starling", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -215,8 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    args.handler(args)
+    try:
+        args = build_parser().parse_args(argv)
+        args.handler(args)
+    except ConfigError as exc:
+        sys.exit(f"starling: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,43 @@
-"""Settings: every knob Starling has, read once from the environment.
+"""Settings: every knob Starling has, read once from the environment and validated then.
 
 Each field maps to the upper-case environment variable of the same name
 (``timeline_max`` <- ``TIMELINE_MAX``). The README lists them all.
+
+**Setting or constant.** A value is a setting when a deployment may need a different one
+and every value its constraints admit keeps Starling correct: addresses, secrets,
+capacities, lifetimes, batch sizes, limits. A value is a module constant, named and
+commented where it is used, when it belongs to a protocol or a data layout (Redis key
+formats, snowflake bit widths, Lua chunk sizes, the GraphQL contract's defaults) or is
+tuning no deployment has a reason to change; changing one is a code change, with tests.
+
+**Validation.** ``load_settings`` is the one entry point: every field is checked against
+its constraints and the URLs against their schemes when the process starts, and a bad
+value is a ``ConfigError`` naming the environment variable, never an ``assert`` or a
+failure deep inside a request. What a role needs on top (``serve`` and ``worker`` need
+real datastores and a token secret) is ``Settings.require``.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+URL_SCHEMES = {
+    "mongodb_url": ("mongodb", "mongodb+srv"),
+    "redis_url": ("redis", "rediss", "unix"),
+    "public_url": ("http", "https"),
+    "otlp_endpoint": ("http", "https"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable and what it needs."""
 
 
 class Settings(BaseSettings):
@@ -33,54 +59,61 @@ class Settings(BaseSettings):
     # --- public surface ---------------------------------------------------------------
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base of share links (Tweet.url).")
     host: str = Field(default="127.0.0.1", description="Bind address of `starling dev/serve`.")
-    port: int = Field(default=8000, description="Port of `starling dev/serve`.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of `starling dev/serve`.")
 
     # --- auth -------------------------------------------------------------------------
     token_secret: str | None = Field(
         default=None,
         description="HMAC secret for access tokens; required in production, generated in dev.",
     )
-    token_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Access token lifetime.")
+    token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1, description="Access token lifetime.")
     revocation_resync_seconds: int = Field(
         default=300,
+        ge=1,
         description="Revocations this recent are copied into Redis again by the repair cron "
         "(covers a log-out made while Redis was down).",
     )
-    argon2_time_cost: int = Field(default=2, description="argon2id iterations.")
-    argon2_memory_cost_kib: int = Field(default=19 * 1024, description="argon2id memory (KiB).")
+    argon2_time_cost: int = Field(default=2, ge=1, description="argon2id iterations.")
+    argon2_memory_cost_kib: int = Field(default=19 * 1024, ge=8, description="argon2id memory (KiB).")
 
     # --- timelines --------------------------------------------------------------------
-    timeline_max: int = Field(default=800, description="Home timeline length kept in Redis.")
+    timeline_max: int = Field(default=800, ge=1, description="Home timeline length kept in Redis.")
     author_tweets_max: int = Field(
-        default=200, description="Recent tweets kept per author in Redis (merges, celebrities)."
+        default=200, ge=1, description="Recent tweets kept per author in Redis (merges, celebrities)."
     )
     celebrity_followers: int = Field(
-        default=10_000, description="Authors with more followers are merged at read time."
+        default=10_000, ge=0, description="Authors with more followers are merged at read time."
     )
     timeline_ttl_seconds: int = Field(
         default=14 * 24 * 3600,
+        ge=1,
         description="Idle home timelines expire after this long and are rebuilt on next read.",
     )
     celebrity_set_ttl_seconds: int = Field(
         default=3600,
+        ge=1,
         description="Lifetime of a reader's cached set of followed celebrities (also invalidated "
         "by follows and threshold crossings).",
     )
-    rebuild_lock_seconds: int = Field(default=30, description="How long a timeline rebuild holds its lock.")
+    rebuild_lock_seconds: int = Field(
+        default=30, ge=1, description="How long a timeline rebuild holds its lock."
+    )
     tweet_cache_ttl_seconds: int = Field(
-        default=24 * 3600, description="Hydration cache lifetime of a tweet blob."
+        default=24 * 3600, ge=1, description="Hydration cache lifetime of a tweet blob."
     )
 
     # --- fan-out ----------------------------------------------------------------------
     fanout_batch_size: int = Field(
         default=500,
+        ge=1,
         description="Followers read and written per Redis pipeline (tuned by bench/fanout.py).",
     )
     fanout_batches_per_job: int = Field(
-        default=20, description="Batches one fan-out job handles before it enqueues the rest."
+        default=20, ge=1, description="Batches one fan-out job handles before it enqueues the rest."
     )
     outbox_repair_after_seconds: int = Field(
         default=30,
+        ge=1,
         description="A tweet still marked for fan-out (or a deleted one for retracting its retweets) "
         "this long after is repaired.",
     )
@@ -95,19 +128,22 @@ class Settings(BaseSettings):
     )
     counter_ttl_seconds: int = Field(
         default=24 * 3600,
+        ge=1,
         description="A tweet's counts stay in Redis this long, then are recounted from MongoDB "
         "(which also repairs drift in the stored counts).",
     )
     counter_guard_seconds: int = Field(
         default=60,
+        ge=1,
         description="Longest a count change may take between its MongoDB and Redis steps; one that "
         "dies in between stops recounts of that tweet being cached for this long.",
     )
     counter_flush_lock_seconds: int = Field(
-        default=300, description="Lock held by a counter flush; longer than any flush may take."
+        default=300, ge=1, description="Lock held by a counter flush; longer than any flush may take."
     )
     retweet_cascade_batch: int = Field(
         default=500,
+        ge=1,
         description="Retweets of a deleted tweet one job takes back before it enqueues the rest.",
     )
 
@@ -138,8 +174,8 @@ class Settings(BaseSettings):
     )
 
     # --- API limits -------------------------------------------------------------------
-    page_size_max: int = Field(default=100, description="Largest `first` a connection accepts.")
-    text_max: int = Field(default=280, description="Longest tweet or comment, in characters.")
+    page_size_max: int = Field(default=100, ge=1, description="Largest `first` a connection accepts.")
+    text_max: int = Field(default=280, ge=1, description="Longest tweet or comment, in characters.")
     search_query_max: int = Field(
         default=100, ge=1, description="Longest `search` / `searchUsers` query, in characters."
     )
@@ -165,7 +201,7 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = Field(
         default=False, description="Run the arq worker inside the API process (set by `dev`)."
     )
-    log_level: str = Field(default="INFO", description="Python logging level.")
+    log_level: LogLevel = Field(default="INFO", description="Python logging level.")
     log_format: Literal["json", "text"] | None = Field(
         default=None,
         description="`json` (one object per line) or `text`; unset = JSON for `serve` and `worker`, "
@@ -206,11 +242,45 @@ class Settings(BaseSettings):
         "on shutdown); a crash loses at most the changes of this interval.",
     )
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(*URL_SCHEMES, mode="after")
+    @classmethod
+    def _url_scheme(cls, value: str | None, info: Any) -> str | None:
+        schemes = URL_SCHEMES[info.field_name]
+        if value is not None and urlsplit(value).scheme not in schemes:
+            raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value.rstrip("/") if value is not None and info.field_name == "public_url" else value
+
     @property
     def embedded_mongo(self) -> bool:
         return self.mongodb_url is None
 
+    def require(self, *names: str, role: str) -> None:
+        """Raise ``ConfigError`` unless every setting in ``names`` is set (``role``: what
+        needs them, for the message)."""
+        missing = [name.upper() for name in names if getattr(self, name) in (None, "")]
+        if missing:
+            raise ConfigError(f"{role} needs {', '.join(missing)} set (see the README's Configuration).")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (``overrides`` win), validated: a ``ConfigError``
+    lists every invalid variable with what it must be."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: "
+            + error["msg"].removeprefix("Value error, ")
+            for error in exc.errors()
+        ]
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

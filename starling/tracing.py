@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,7 +119,7 @@ def enable(settings: Settings, exporter: Any = None) -> Any:
         def __init__(self, *, execution_context: Any = None) -> None:
             super().__init__(execution_context=execution_context, tracer_provider=provider)
 
-        def on_operation(self) -> Iterator[None]:
+        def on_operation(self) -> Generator[None, None, None]:
             steps = super().on_operation()
             next(steps)  # the operation span is open, with the query text
             query = self.execution_context.query
@@ -129,19 +129,20 @@ def enable(settings: Settings, exporter: Any = None) -> Any:
             with contextlib.suppress(StopIteration):
                 next(steps)
 
-    if not settings.tracing_field_spans:
-        # Without a resolve hook, Strawberry does not wrap every resolver at all.
-        StarlingOpenTelemetry.resolve = SchemaExtension.resolve  # type: ignore[method-assign]
+    class WithoutFieldSpans(StarlingOpenTelemetry):
+        # Without a resolve hook of its own, Strawberry does not wrap every resolver at all.
+        resolve = SchemaExtension.resolve  # type: ignore[assignment]
 
-    instrumentors = [RedisInstrumentor(), PymongoInstrumentor()]
+    extension = StarlingOpenTelemetry if settings.tracing_field_spans else WithoutFieldSpans
+    instrumentors: list[Any] = [RedisInstrumentor(), PymongoInstrumentor()]
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=provider)
     propagator = job_context.Propagator(inject=inject, extract=extract)
     job_context.register(propagator)
     from starling.schema import schema
 
-    schema.extensions = [*schema.extensions, StarlingOpenTelemetry]
-    _active = _Tracing(provider, propagator, StarlingOpenTelemetry, instrumentors)
+    schema.extensions = (*schema.extensions, extension)
+    _active = _Tracing(provider, propagator, extension, instrumentors)
     return provider
 
 
@@ -152,7 +153,7 @@ def disable() -> None:
         return
     from starling.schema import schema
 
-    schema.extensions = [ext for ext in schema.extensions if ext is not _active.extension]
+    schema.extensions = tuple(ext for ext in schema.extensions if ext is not _active.extension)
     job_context.unregister(_active.propagator)
     for instrumentor in _active.instrumentors:
         instrumentor.uninstrument()

@@ -21,7 +21,7 @@ import pytest
 import redis as sync_redis
 from starlette.applications import Starlette
 
-from starling.app import create_app
+from starling.cli import build_app
 from starling.config import Settings
 from starling.store.redis import PrivateRedisServer
 from tests.api import Api
@@ -107,7 +107,7 @@ async def running(app: Starlette) -> AsyncIterator[Starlette]:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    async with running(create_app(settings)) as started:
+    async with running(build_app(settings)) as started:
         yield started
 
 

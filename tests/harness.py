@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from arq import Worker
 
-from starling.app import create_app
+from starling.cli import build_app
 from starling.config import Settings
 from starling.store.keys import TIMELINE_SENTINEL
 from starling.store.services import Services
@@ -61,7 +61,7 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def started(redis_url: str, **overrides: Any) -> AsyncIterator[Harness]:
-    app = create_app(make_settings(redis_url, **overrides))
+    app = build_app(make_settings(redis_url, **overrides))
     async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://starling.test") as http:

@@ -15,7 +15,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
-from starling.app import create_app
+from starling.cli import build_app
 from starling.config import Settings
 from starling.store.mongo import Mongo
 from starling.store.pubsub.hub import EventHub
@@ -84,7 +84,7 @@ class LiveApp:
 
 @contextlib.asynccontextmanager
 async def serve_live(settings: Settings, mongo: Mongo | None = None) -> AsyncIterator[LiveApp]:
-    app = create_app(settings, mongo=mongo)
+    app = build_app(settings, mongo=mongo)
     async with live_server(app) as url, httpx.AsyncClient(base_url=url) as http:
         yield LiveApp(app=app, url=url, api=Api(http))
 

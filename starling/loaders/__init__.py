@@ -6,6 +6,7 @@ from functools import cached_property
 
 from starling.loaders.documents import ByIdLoader, EdgeExistsLoader, TweetLoader, UserLoader
 from starling.loaders.engagement import CountsLoader, ViewerRetweetLoader
+from starling.store.documents import CommentDoc
 from starling.store.services import Services
 
 
@@ -25,7 +26,7 @@ class Loaders:
         return TweetLoader(self._services)
 
     @cached_property
-    def comments(self) -> ByIdLoader:
+    def comments(self) -> ByIdLoader[CommentDoc]:
         """comment ID -> the comment, or None once deleted."""
         return ByIdLoader(self._services.db.comments)
 

@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from starling.loaders.measured import MeasuredLoader
-from starling.store.documents import decode_tweet, encode_tweet
+from starling.store.documents import CachedTweetDoc, Document, UserDoc, decode_tweet, encode_tweet
+from starling.store.mongo_api import MongoCollection, Projection
 from starling.store.services import Services
 
-Doc = dict[str, Any]
+D = TypeVar("D", bound=Mapping[str, Any])
 
 
-def _in_key_order(keys: Sequence[int], docs: list[Doc]) -> list[Doc | None]:
+def _in_key_order(keys: Sequence[int], docs: Iterable[D]) -> list[D | None]:
     by_id = {doc["_id"]: doc for doc in docs}
     return [by_id.get(key) for key in keys]
 
 
-class ByIdLoader(MeasuredLoader[int, Doc | None]):
+class ByIdLoader(MeasuredLoader[int, D | None]):
     """Documents of one collection by ``_id``: one ``$in`` query per batch."""
 
-    def __init__(self, collection: Any, projection: Doc | None = None) -> None:
+    def __init__(self, collection: MongoCollection[D], projection: Projection | None = None) -> None:
         super().__init__()
         self._collection = collection
         self._projection = projection
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[Doc | None]:
+    async def load_batch(self, keys: Sequence[int]) -> list[D | None]:
         docs = await self._collection.find({"_id": {"$in": list(keys)}}, self._projection).to_list()
         return _in_key_order(keys, docs)
 
 
-class UserLoader(ByIdLoader):
+class UserLoader(ByIdLoader[UserDoc]):
     """Users by ID, without their password hash."""
 
     def __init__(self, services: Services) -> None:
         super().__init__(services.db.users, {"password_hash": 0})
 
 
-class TweetLoader(MeasuredLoader[int, Doc | None]):
+class TweetLoader(MeasuredLoader[int, CachedTweetDoc | None]):
     """Live (not deleted) tweets by ID: one Redis ``MGET`` of cached blobs, then one
     MongoDB ``$in`` for the misses, which are written back to the cache in one pipeline."""
 
@@ -45,10 +46,10 @@ class TweetLoader(MeasuredLoader[int, Doc | None]):
         super().__init__()
         self._services = services
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[Doc | None]:
+    async def load_batch(self, keys: Sequence[int]) -> list[CachedTweetDoc | None]:
         services = self._services
         blobs = await services.redis.mget([services.keys.tweet(key) for key in keys])
-        found: dict[int, Doc] = {}
+        found: dict[int, CachedTweetDoc] = {}
         missing: list[int] = []
         for key, blob in zip(keys, blobs, strict=True):
             if blob is None:
@@ -77,15 +78,21 @@ class EdgeExistsLoader(MeasuredLoader[int, bool]):
     viewer follow user X?" for every X on a page at once.
     """
 
-    def __init__(self, collection: Any, fixed_field: str, fixed_value: int, key_field: str):
+    def __init__(
+        self, collection: MongoCollection[Any], fixed_field: str, fixed_value: int, key_field: str
+    ) -> None:
         super().__init__()
         self._collection = collection
-        self._fixed = {fixed_field: fixed_value}
+        self._fixed: Document = {fixed_field: fixed_value}
         self._key_field = key_field
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[bool]:
+    async def load_batch(self, keys: Sequence[int]) -> list[bool]:
+        return await self._exist(keys)
+
+    async def _exist(self, values: Sequence[object]) -> list[bool]:
+        """For each value, whether an edge holds it in ``key_field``."""
         docs = await self._collection.find(
-            {**self._fixed, self._key_field: {"$in": list(keys)}}, {self._key_field: 1}
+            {**self._fixed, self._key_field: {"$in": list(values)}}, {self._key_field: 1}
         ).to_list()
         present = {doc[self._key_field] for doc in docs}
-        return [key in present for key in keys]
+        return [value in present for value in values]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from starling.loaders.documents import EdgeExistsLoader
 from starling.loaders.measured import MeasuredLoader
 from starling.store.counters import Counters, Counts
+from starling.store.documents import TweetDoc
+from starling.store.mongo_api import MongoCollection
 from starling.store.services import Services
 
 
@@ -24,7 +25,7 @@ class CountsLoader(MeasuredLoader[int, Counts]):
         super().__init__()
         self._counters = Counters(services)
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[Counts]:
+    async def load_batch(self, keys: Sequence[int]) -> list[Counts]:
         return await self._counters.read(keys)
 
 
@@ -32,9 +33,9 @@ class ViewerRetweetLoader(EdgeExistsLoader):
     """Original tweet ID -> has the viewer a live retweet of it: one lookup of the
     ``retweet_key`` index for the page (only live retweets hold a key)."""
 
-    def __init__(self, tweets: Any, viewer_id: int) -> None:
+    def __init__(self, tweets: MongoCollection[TweetDoc], viewer_id: int) -> None:
         super().__init__(tweets, "author_id", viewer_id, "retweet_key")
         self._viewer_id = viewer_id
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[bool]:
-        return await super().batch_load_fn([retweet_key(self._viewer_id, key) for key in keys])  # type: ignore[arg-type]
+    async def load_batch(self, keys: Sequence[int]) -> list[bool]:
+        return await self._exist([retweet_key(self._viewer_id, key) for key in keys])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TypedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,16 +23,14 @@ from starling.resolvers.text import (
     clean_profile_field,
 )
 from starling.resolvers.tokens import issue_token, revoke
-from starling.store.documents import utcnow
+from starling.store.documents import Document, UserDoc, utcnow
 from starling.store.services import Services
-
-Doc = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
     token: str
-    user: Doc
+    user: UserDoc
 
 
 @lru_cache
@@ -44,19 +42,24 @@ def password_hasher(settings: Settings) -> PasswordHasher:
     return _hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
 
 
-def _session(services: Services, user: Doc) -> Session:
+def _session(services: Services, user: UserDoc) -> Session:
     settings = services.settings
     assert settings.token_secret is not None
     token = issue_token(settings.token_secret, user["_id"], settings.token_ttl_seconds)
     return Session(token=token, user=user)
 
 
-def display_name_fields(display_name: str) -> Doc:
+class DisplayNameFields(TypedDict):
+    display_name: str
+    display_name_lower: str
+
+
+def display_name_fields(display_name: str) -> DisplayNameFields:
     """The display name and its lower-cased copy, which ``searchUsers`` prefix-matches."""
     return {"display_name": display_name, "display_name_lower": display_name.lower()}
 
 
-def new_user_document(services: Services, handle: str, password_hash: str, display_name: str) -> Doc:
+def new_user_document(services: Services, handle: str, password_hash: str, display_name: str) -> UserDoc:
     return {
         "_id": services.ids.next_id(),
         "handle": handle,
@@ -110,9 +113,9 @@ async def log_out(ctx: RequestContext) -> bool:
     return True
 
 
-async def update_profile(ctx: RequestContext, display_name: str | None, bio: str | None) -> Doc:
+async def update_profile(ctx: RequestContext, display_name: str | None, bio: str | None) -> UserDoc:
     viewer = await ctx.require_viewer()
-    changes: Doc = {}
+    changes: Document = {}
     if display_name is not None:
         name = clean_profile_field(display_name, DISPLAY_NAME_MAX, "Display name")
         if not name:
@@ -136,13 +139,13 @@ async def update_profile(ctx: RequestContext, display_name: str | None, bio: str
     return user
 
 
-async def user_by_handle(ctx: RequestContext, handle: str) -> Doc | None:
+async def user_by_handle(ctx: RequestContext, handle: str) -> UserDoc | None:
     return await ctx.services.db.users.find_one(
         {"handle_lower": handle.strip().lower()}, {"password_hash": 0}
     )
 
 
-async def viewer_user(ctx: RequestContext) -> Doc | None:
+async def viewer_user(ctx: RequestContext) -> UserDoc | None:
     viewer_id = await ctx.viewer_id()
     if viewer_id is None:
         return None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
@@ -12,20 +10,18 @@ from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import clean_text
 from starling.store.counters import CounterKind
-from starling.store.documents import utcnow
+from starling.store.documents import CommentDoc, utcnow
 from starling.store.ids import parse_id
 from starling.store.services import Services
 
-Doc = dict[str, Any]
 
-
-async def add_comment(ctx: RequestContext, tweet_id: str, text: str) -> Doc:
+async def add_comment(ctx: RequestContext, tweet_id: str, text: str) -> CommentDoc:
     """Comment on a tweet (on a retweet: on its original). Text follows the tweet rules."""
     viewer = await ctx.require_viewer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Comment text")
     _, target = await engagement_target(ctx, tweet_id)
-    comment = {
+    comment: CommentDoc = {
         "_id": services.ids.next_id(),
         "tweet_id": target["_id"],
         "author_id": viewer.user_id,
@@ -36,7 +32,7 @@ async def add_comment(ctx: RequestContext, tweet_id: str, text: str) -> Doc:
     return comment
 
 
-async def store_comment(services: Services, comment: Doc) -> None:
+async def store_comment(services: Services, comment: CommentDoc) -> None:
     """Insert a comment; durable once MongoDB has it, and the tweet's comment count follows
     (``resolvers.counting``: when Redis is down it catches up at the next recount)."""
     async with counted_change(services, comment["tweet_id"]) as change:
@@ -66,7 +62,7 @@ async def delete_comment(ctx: RequestContext, comment_id: str) -> bool:
     return True
 
 
-async def remove_comment(services: Services, comment: Doc) -> bool:
+async def remove_comment(services: Services, comment: CommentDoc) -> bool:
     """Delete a comment; True when it was still there. Redis down: as ``store_comment``."""
     async with counted_change(services, comment["tweet_id"]) as change:
         result = await services.db.comments.delete_one({"_id": comment["_id"]})
@@ -78,7 +74,7 @@ async def remove_comment(services: Services, comment: Doc) -> bool:
 
 async def tweet_comments(
     ctx: RequestContext, tweet_id: int, first: int | None, after: str | None
-) -> Page[Doc]:
+) -> Page[CommentDoc]:
     """The tweet's comments, oldest first."""
     first = check_first(first, ctx.services.settings.page_size_max)
     return await find_page(ctx.services.db.comments, {"tweet_id": tweet_id}, first, after, newest_first=False)

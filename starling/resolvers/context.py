@@ -39,7 +39,8 @@ class RequestContext:
         for reads, and ``require_viewer`` turns it into UNAUTHENTICATED."""
         if self._viewer is _UNSET:
             self._viewer = await self._authenticate()
-        return self._viewer
+        viewer: Viewer | None = self._viewer
+        return viewer
 
     async def _authenticate(self) -> Viewer | None:
         credentials = self._credentials()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
 from starling.resolvers.tweets import parse_tweet_id
+from starling.store.documents import CachedTweetDoc
 
-Doc = dict[str, Any]
 
-
-async def engagement_target(ctx: RequestContext, tweet_id: str) -> tuple[Doc, Doc]:
+async def engagement_target(ctx: RequestContext, tweet_id: str) -> tuple[CachedTweetDoc, CachedTweetDoc]:
     """The live tweet a client named, and the tweet its engagement goes to: the same one,
     or for a retweet its original (as on Twitter, liking, commenting on or retweeting a
     retweet acts on the original). ``BAD_USER_INPUT`` for a malformed ID, ``NOT_FOUND``

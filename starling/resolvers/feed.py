@@ -20,19 +20,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from starling.resolvers.context import RequestContext
 from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
 from starling.resolvers.retweets import drop_hidden_retweets
 from starling.store import celebrities
+from starling.store.documents import CachedTweetDoc
 from starling.store.keys import Keys
 from starling.store.services import Services
 from starling.store.timelines import decode_members, is_built
 from starling.store.tweets import LIVE, recent_tweet_ids
-
-Doc = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +111,7 @@ def merge_newest_first(sources: Iterable[Sequence[int]], count: int) -> list[int
     return sorted(set().union(*sources), reverse=True)[:count]
 
 
-async def home_feed(ctx: RequestContext, first: int | None, after: str | None) -> Page[Doc]:
+async def home_feed(ctx: RequestContext, first: int | None, after: str | None) -> Page[CachedTweetDoc]:
     viewer = await ctx.require_viewer()
     services = ctx.services
     first = check_first(first, services.settings.page_size_max)
@@ -181,7 +179,7 @@ async def _author_pages(
     return pages + [_page_of(tweet_ids, before, count) for tweet_ids in rebuilt]
 
 
-async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[Doc]:
+async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[CachedTweetDoc]:
     """Tweets for up to ``first + 1`` IDs in one loader batch; deleted ones drop out, and so
     do retweets of deleted tweets and repeats (``resolvers.retweets``: de-duplication)."""
     page = Page.from_rows([(tid, tid) for tid in ids], first)

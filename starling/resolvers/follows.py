@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -13,18 +14,19 @@ from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.store import celebrities
 from starling.store.degrade import SKIPPED, best_effort
-from starling.store.documents import utcnow
+from starling.store.documents import Document, FollowDoc, LikeDoc, UserDoc, utcnow
 from starling.store.ids import parse_id
+from starling.store.mongo_api import MongoCollection
 from starling.store.notifications import NotificationKind
 from starling.store.services import Services
 from starling.store.tweets import recent_tweet_ids
 
-Doc = dict[str, Any]
+Edge = TypeVar("Edge", FollowDoc, LikeDoc)
 
 _PUBLIC = {"password_hash": 0}
 
 
-async def _target(ctx: RequestContext, user_id: str, viewer_id: int) -> Doc:
+async def _target(ctx: RequestContext, user_id: str, viewer_id: int) -> UserDoc:
     try:
         target_id = parse_id(user_id)
     except ValueError:
@@ -73,11 +75,11 @@ async def _invalidate_timeline(services: Services, user_id: int) -> None:
     )
 
 
-async def follow(ctx: RequestContext, user_id: str) -> Doc:
+async def follow(ctx: RequestContext, user_id: str) -> UserDoc:
     viewer = await ctx.require_viewer()
     services = ctx.services
     target = await _target(ctx, user_id, viewer.user_id)
-    edge = {"_id": services.ids.next_id(), "follower_id": viewer.user_id,
+    edge: FollowDoc = {"_id": services.ids.next_id(), "follower_id": viewer.user_id,
             "followee_id": target["_id"], "created_at": utcnow()}  # fmt: skip
     try:
         await services.db.follows.insert_one(edge)
@@ -98,7 +100,7 @@ async def follow(ctx: RequestContext, user_id: str) -> Doc:
     return followee
 
 
-async def unfollow(ctx: RequestContext, user_id: str) -> Doc:
+async def unfollow(ctx: RequestContext, user_id: str) -> UserDoc:
     viewer = await ctx.require_viewer()
     services = ctx.services
     target = await _target(ctx, user_id, viewer.user_id)
@@ -117,7 +119,7 @@ async def unfollow(ctx: RequestContext, user_id: str) -> Doc:
     return followee
 
 
-async def _adjust_counts(services: Services, follower_id: int, followee_id: int, delta: int) -> Doc:
+async def _adjust_counts(services: Services, follower_id: int, followee_id: int, delta: int) -> UserDoc:
     """Move both counts; returns the followee with their new ``followers_count`` (an atomic
     ``$inc``, so of concurrent follows exactly one sees the count cross the celebrity
     threshold), which is also what the mutation returns."""
@@ -146,24 +148,29 @@ async def followed_ids(services: Services, user_id: int) -> list[int]:
 
 
 async def edge_users_page(
-    ctx: RequestContext, collection: Any, query: Doc, user_field: str, first: int | None, after: str | None
-) -> Page[Doc]:
+    ctx: RequestContext,
+    collection: MongoCollection[Edge],
+    query: Document,
+    user_of: Callable[[Edge], int],
+    first: int | None,
+    after: str | None,
+) -> Page[UserDoc]:
     """A page of users reached through edge documents (follows, likes), newest edge first."""
     first = check_first(first, ctx.services.settings.page_size_max)
     edges = await find_page(collection, query, first, after)
-    users = await (await ctx.loaders()).users.load_many([edge[user_field] for edge in edges.items])
+    users = await (await ctx.loaders()).users.load_many([user_of(edge) for edge in edges.items])
     return edges.hydrated(users)
 
 
-async def followers(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
+async def followers(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[UserDoc]:
     """Newest followers first."""
     return await edge_users_page(
-        ctx, ctx.services.db.follows, {"followee_id": user_id}, "follower_id", first, after
+        ctx, ctx.services.db.follows, {"followee_id": user_id}, lambda edge: edge["follower_id"], first, after
     )
 
 
-async def following(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
+async def following(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[UserDoc]:
     """Most recently followed first."""
     return await edge_users_page(
-        ctx, ctx.services.db.follows, {"follower_id": user_id}, "followee_id", first, after
+        ctx, ctx.services.db.follows, {"follower_id": user_id}, lambda edge: edge["followee_id"], first, after
     )

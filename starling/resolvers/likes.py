@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo.errors import DuplicateKeyError
 
 from starling.resolvers.activity import ActivityKind, record_activity
@@ -13,13 +11,11 @@ from starling.resolvers.engagement import engagement_target
 from starling.resolvers.follows import edge_users_page
 from starling.resolvers.pagination import Page
 from starling.store.counters import CounterKind
-from starling.store.documents import utcnow
+from starling.store.documents import CachedTweetDoc, LikeDoc, UserDoc, utcnow
 from starling.store.services import Services
 
-Doc = dict[str, Any]
 
-
-async def like_tweet(ctx: RequestContext, tweet_id: str) -> Doc:
+async def like_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc:
     """Idempotent; returns the tweet named (a retweet's like goes to its original)."""
     viewer = await ctx.require_viewer()
     named, target = await engagement_target(ctx, tweet_id)
@@ -27,7 +23,7 @@ async def like_tweet(ctx: RequestContext, tweet_id: str) -> Doc:
     return named
 
 
-async def unlike_tweet(ctx: RequestContext, tweet_id: str) -> Doc:
+async def unlike_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc:
     """Idempotent; returns the tweet named."""
     viewer = await ctx.require_viewer()
     named, target = await engagement_target(ctx, tweet_id)
@@ -41,7 +37,12 @@ async def add_like(services: Services, user_id: int, tweet_id: int) -> bool:
     The like is durable once MongoDB's unique (user, tweet) insert returns; the count moves
     after it (``resolvers.counting``: when Redis is down the count catches up at the next
     recount)."""
-    like = {"_id": services.ids.next_id(), "user_id": user_id, "tweet_id": tweet_id, "created_at": utcnow()}
+    like: LikeDoc = {
+        "_id": services.ids.next_id(),
+        "user_id": user_id,
+        "tweet_id": tweet_id,
+        "created_at": utcnow(),
+    }
     async with counted_change(services, tweet_id) as change:
         try:
             await services.db.likes.insert_one(like)
@@ -62,6 +63,8 @@ async def remove_like(services: Services, user_id: int, tweet_id: int) -> bool:
     return True
 
 
-async def liked_by(ctx: RequestContext, tweet_id: int, first: int | None, after: str | None) -> Page[Doc]:
+async def liked_by(ctx: RequestContext, tweet_id: int, first: int | None, after: str | None) -> Page[UserDoc]:
     """Who liked the tweet, most recent like first."""
-    return await edge_users_page(ctx, ctx.services.db.likes, {"tweet_id": tweet_id}, "user_id", first, after)
+    return await edge_users_page(
+        ctx, ctx.services.db.likes, {"tweet_id": tweet_id}, lambda like: like["user_id"], first, after
+    )

@@ -25,19 +25,32 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, Iterable
-from typing import Any
+from typing import TypedDict
 
 from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.feed import followed_or_rebuilt
 from starling.store import celebrities
+from starling.store.documents import CachedTweetDoc, NotificationDoc
 from starling.store.notifications import notification_from_event
 from starling.store.pubsub import Event, SubscriberDropped
 from starling.store.services import Services
 
-Doc = dict[str, Any]
-Stream = AsyncGenerator[Doc, None]
+
+class ActivityRecord(TypedDict):
+    """A ``tweetActivity`` event (``resolvers.activity``) with the tweet as it is now."""
+
+    kind: str
+    actor_id: int
+    tweet_id: int
+    comment_id: int | None
+    tweet: CachedTweetDoc
+
+
+TweetStream = AsyncGenerator[CachedTweetDoc, None]
+NotificationStream = AsyncGenerator[NotificationDoc, None]
+ActivityStream = AsyncGenerator[ActivityRecord, None]
 
 RECENT_TWEETS_REMEMBERED = 64
 
@@ -68,7 +81,7 @@ async def merged_followees(services: Services, reader_id: int) -> list[int]:
     return await followed_or_rebuilt(services, reader_id, members, epoch)
 
 
-async def home_feed(ctx: RequestContext) -> Stream:
+async def home_feed(ctx: RequestContext) -> TweetStream:
     viewer = await ctx.require_viewer()
     keys = ctx.services.keys
     channels = [keys.feed_events(viewer.user_id)]
@@ -78,7 +91,7 @@ async def home_feed(ctx: RequestContext) -> Stream:
     return _tweets(ctx, viewer.user_id, channels)
 
 
-async def _tweets(ctx: RequestContext, viewer_id: int, channels: list[str]) -> Stream:
+async def _tweets(ctx: RequestContext, viewer_id: int, channels: list[str]) -> TweetStream:
     # The same tweet can be announced twice: a retried fan-out job, or an author who became
     # a celebrity (author channel) while their fan-out still runs. Say it once.
     recent: deque[int] = deque(maxlen=RECENT_TWEETS_REMEMBERED)
@@ -97,28 +110,34 @@ async def _tweets(ctx: RequestContext, viewer_id: int, channels: list[str]) -> S
                 yield tweet
 
 
-async def notifications(ctx: RequestContext) -> Stream:
+async def notifications(ctx: RequestContext) -> NotificationStream:
     viewer = await ctx.require_viewer()
     return _notifications(ctx, ctx.services.keys.notification_events(viewer.user_id))
 
 
-async def _notifications(ctx: RequestContext, channel: str) -> Stream:
+async def _notifications(ctx: RequestContext, channel: str) -> NotificationStream:
     async with contextlib.aclosing(listen(ctx, [channel])) as events:
         async for event in events:
             yield notification_from_event(event)
 
 
-async def tweet_activity(ctx: RequestContext, tweet_id: str) -> Stream:
+async def tweet_activity(ctx: RequestContext, tweet_id: str) -> ActivityStream:
     """Likes, comments and retweets of one live tweet, open to anyone. Watching a retweet
     watches its original, which is what engaging with a retweet acts on."""
     _, target = await engagement_target(ctx, tweet_id)
     return _activity(ctx, ctx.services.keys.tweet_events(target["_id"]))
 
 
-async def _activity(ctx: RequestContext, channel: str) -> Stream:
+async def _activity(ctx: RequestContext, channel: str) -> ActivityStream:
     """Activity records: the event plus the tweet document as it is now."""
     async with contextlib.aclosing(listen(ctx, [channel])) as events:
         async for event in events:
             tweet = await (await ctx.loaders()).tweets.load(event["tweet_id"])
             if tweet is not None:
-                yield {**event, "tweet": tweet}
+                yield {
+                    "kind": event["kind"],
+                    "actor_id": event["actor_id"],
+                    "tweet_id": event["tweet_id"],
+                    "comment_id": event.get("comment_id"),
+                    "tweet": tweet,
+                }

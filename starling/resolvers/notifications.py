@@ -24,17 +24,13 @@ itself (already in MongoDB) stands: notifications are a courtesy, not a record.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starling.resolvers.context import RequestContext
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.store.degrade import best_effort
+from starling.store.documents import NotificationDoc
 from starling.store.jobs import NOTIFY
 from starling.store.notifications import NotificationKind
 from starling.store.services import Services
-
-Doc = dict[str, Any]
-
 
 # -- requesting (request path) ----------------------------------------------------
 
@@ -62,7 +58,9 @@ async def request_notification(
 # -- the recipient's side (GraphQL) ----------------------------------------------------
 
 
-async def notifications_page(ctx: RequestContext, first: int | None, after: str | None) -> Page[Doc]:
+async def notifications_page(
+    ctx: RequestContext, first: int | None, after: str | None
+) -> Page[NotificationDoc]:
     """The viewer's notifications, newest first."""
     viewer = await ctx.require_viewer()
     first = check_first(first, ctx.services.settings.page_size_max)

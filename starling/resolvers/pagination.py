@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from starling.resolvers.errors import BadUserInput
+from starling.store.documents import Document
 from starling.store.ids import parse_id
+from starling.store.mongo_api import MongoCollection, Projection
 
-T = TypeVar("T")
+# Covariant: a page of tweet documents is a page of what any reader of tweets accepts
+# (``CachedTweetDoc``, the fields every tweet has).
+T = TypeVar("T", covariant=True)
+U = TypeVar("U")
+D = TypeVar("D", bound=Mapping[str, Any])
 
 _PREFIX = "v1:"
 
@@ -57,11 +64,11 @@ def check_first(first: int | None, maximum: int) -> int:
 class Page(Generic[T]):
     """One page of a connection: items with their cursor positions."""
 
-    items: list[T]
+    items: Sequence[T]
     positions: list[int]
     has_next_page: bool
 
-    def hydrated(self, documents: list[Any]) -> Page[Any]:
+    def hydrated(self, documents: Sequence[U | None]) -> Page[U]:
         """This page with each item replaced by its document (same order); items whose
         document is gone (``None``) drop out, ``has_next_page`` is kept."""
         rows = [(pos, doc) for pos, doc in zip(self.positions, documents, strict=True) if doc is not None]
@@ -72,11 +79,11 @@ class Page(Generic[T]):
         )
 
     @classmethod
-    def from_rows(cls, rows: list[tuple[int, T]], first: int) -> Page[T]:
+    def from_rows(cls, rows: Sequence[tuple[int, U]], first: int) -> Page[U]:
         """Build from ``first + 1`` rows fetched newest/oldest-first: the extra row only
         tells whether another page exists."""
         kept = rows[:first]
-        return cls(
+        return Page(
             items=[item for _, item in kept],
             positions=[position for position, _ in kept],
             has_next_page=len(rows) > first,
@@ -84,14 +91,14 @@ class Page(Generic[T]):
 
 
 async def find_page(
-    collection: Any,
-    query: dict[str, Any],
+    collection: MongoCollection[D],
+    query: Document,
     first: int,
     after: str | None,
     *,
     newest_first: bool = True,
-    projection: dict[str, Any] | None = None,
-) -> Page[dict[str, Any]]:
+    projection: Projection | None = None,
+) -> Page[D]:
     """A page of ``collection`` ordered by ``_id``, continuing strictly after ``after``.
 
     Uses one index range scan; ``first + 1`` documents are read to learn whether more

@@ -22,8 +22,6 @@ lets the rule change without rewriting timelines.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo.errors import DuplicateKeyError
 
 from starling.loaders.engagement import retweet_key
@@ -35,19 +33,18 @@ from starling.resolvers.errors import Conflict, NotFound
 from starling.resolvers.pagination import Page
 from starling.resolvers.tweets import new_tweet_document, parse_tweet_id, publish, retract
 from starling.store.counters import CounterKind
+from starling.store.documents import CachedTweetDoc, TweetDoc
 from starling.store.services import Services
 
-Doc = dict[str, Any]
 
-
-async def retweet(ctx: RequestContext, tweet_id: str) -> Doc:
+async def retweet(ctx: RequestContext, tweet_id: str) -> TweetDoc:
     """Idempotent; returns the viewer's retweet."""
     viewer = await ctx.require_viewer()
     _, original = await engagement_target(ctx, tweet_id)
     return await add_retweet(ctx.services, viewer.user_id, original)
 
 
-async def add_retweet(services: Services, user_id: int, original: Doc) -> Doc:
+async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc) -> TweetDoc:
     """The user's retweet of ``original``: created and published, or the existing one.
 
     Durable once MongoDB has it; delivery goes through ``publish``'s outbox (Redis or the
@@ -87,14 +84,16 @@ async def undo_retweet(ctx: RequestContext, tweet_id: str) -> bool:
     return await withdraw_retweet(services, mine)
 
 
-async def withdraw_retweet(services: Services, retweet_doc: Doc) -> bool:
+async def withdraw_retweet(services: Services, retweet_doc: TweetDoc) -> bool:
     """Take a retweet back (see ``resolvers.tweets.retract``); True when it was live."""
     return await retract(
         services, retweet_doc["_id"], retweet_doc["author_id"], retweet_of=retweet_doc["retweet_of"]
     )
 
 
-async def drop_hidden_retweets(ctx: RequestContext, page: Page[Doc], *, collapse: bool) -> Page[Doc]:
+async def drop_hidden_retweets(
+    ctx: RequestContext, page: Page[CachedTweetDoc], *, collapse: bool
+) -> Page[CachedTweetDoc]:
     """A page without the retweets a reader should not see: those whose original is gone
     (deleted; ``workers.retweets`` takes them back soon after) and, with ``collapse``, the
     de-duplicated ones (module doc). One loader batch for the originals on the page."""
@@ -104,7 +103,7 @@ async def drop_hidden_retweets(ctx: RequestContext, page: Page[Doc], *, collapse
     originals = await (await ctx.loaders()).tweets.load_many(original_ids)
     live = {doc["_id"] for doc in originals if doc is not None}
     shown: set[int] = set()
-    visible: list[Doc | None] = []  # None: hidden
+    visible: list[CachedTweetDoc | None] = []  # None: hidden
     # Oldest first: the entry that reached the feed first is kept, later retweets repeat it.
     for doc in reversed(page.items):
         subject = doc.get("retweet_of", doc["_id"])

@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 import unicodedata
 from datetime import timedelta
-from typing import Any
 
 import orjson
 
@@ -33,11 +32,10 @@ from starling.resolvers.errors import BadUserInput
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import search_terms
 from starling.store.degrade import SKIPPED, best_effort
+from starling.store.documents import Document, TweetDoc, UserDoc
 from starling.store.ids import lowest_id_at
 from starling.store.services import Services
 from starling.store.tweets import LIVE
-
-Doc = dict[str, Any]
 
 SEARCH_USERS_DEFAULT = 10
 TRENDS_DEFAULT = 10
@@ -55,13 +53,15 @@ def _clean_query(query: str, maximum: int) -> str:
     return cleaned
 
 
-async def search_tweets(ctx: RequestContext, query: str, first: int | None, after: str | None) -> Page[Doc]:
+async def search_tweets(
+    ctx: RequestContext, query: str, first: int | None, after: str | None
+) -> Page[TweetDoc]:
     settings = ctx.services.settings
     first = check_first(first, settings.page_size_max)
     hashtags, words = search_terms(_clean_query(query, settings.search_query_max))
     if not hashtags and not words:
         raise BadUserInput("Search for at least one word or #hashtag.")
-    match: Doc = {**LIVE, **ORIGINALS}
+    match: Document = {**LIVE, **ORIGINALS}
     if words:
         match["words"] = {"$all": words}
     if hashtags:
@@ -69,7 +69,7 @@ async def search_tweets(ctx: RequestContext, query: str, first: int | None, afte
     return await find_page(ctx.services.db.tweets, match, first, after, projection={"words": 0})
 
 
-def prefix_range(prefix: str) -> Doc:
+def prefix_range(prefix: str) -> Document:
     """The strings starting with ``prefix`` (non-empty), as an index range: code-point order
     (MongoDB's, for UTF-8) puts them between ``prefix`` and ``prefix`` with its last
     character incremented."""
@@ -84,7 +84,7 @@ def prefix_range(prefix: str) -> Doc:
     return {"$gte": prefix, "$lt": stem[:-1] + chr(following)}
 
 
-async def search_users(ctx: RequestContext, query: str, first: int | None) -> list[Doc]:
+async def search_users(ctx: RequestContext, query: str, first: int | None) -> list[UserDoc]:
     settings = ctx.services.settings
     limit = check_first(SEARCH_USERS_DEFAULT if first is None else first, settings.page_size_max)
     prefix = _clean_query(query, settings.search_query_max).removeprefix("@").lower()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
@@ -13,15 +11,13 @@ from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import clean_text, hashtags_in, words_in
 from starling.store.counters import CounterKind
 from starling.store.degrade import best_effort
-from starling.store.documents import encode_tweet, utcnow
+from starling.store.documents import CachedTweetDoc, Document, TweetDoc, encode_tweet, utcnow
 from starling.store.ids import parse_id
 from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, RETRACT_TWEET
 from starling.store.notifications import NotificationKind
 from starling.store.pubsub.publishing import queue_post_events
 from starling.store.services import Services
 from starling.store.tweets import LIVE
-
-Doc = dict[str, Any]
 
 
 def parse_tweet_id(value: str) -> int:
@@ -31,7 +27,7 @@ def parse_tweet_id(value: str) -> int:
         raise BadUserInput(f"{value!r} is not a tweet ID.") from None
 
 
-async def publish(services: Services, doc: Doc) -> None:
+async def publish(services: Services, doc: TweetDoc) -> None:
     """Make a tweet durable, then visible.
 
     The MongoDB insert carries ``fanout_pending`` (the outbox marker): until the fan-out job
@@ -44,7 +40,7 @@ async def publish(services: Services, doc: Doc) -> None:
     await best_effort(f"delivery of tweet {doc['_id']}", _deliver_now(services, doc))
 
 
-async def _deliver_now(services: Services, doc: Doc) -> None:
+async def _deliver_now(services: Services, doc: TweetDoc) -> None:
     keys = services.keys
     author_id = doc["author_id"]
     async with services.redis.pipeline(transaction=False) as pipe:
@@ -57,7 +53,7 @@ async def _deliver_now(services: Services, doc: Doc) -> None:
     await FANOUT_TWEET.enqueue(services.queue, doc["_id"])
 
 
-def new_tweet_document(services: Services, author_id: int, text: str, mention_ids: list[int]) -> Doc:
+def new_tweet_document(services: Services, author_id: int, text: str, mention_ids: list[int]) -> TweetDoc:
     return {
         "_id": services.ids.next_id(),
         "author_id": author_id,
@@ -72,7 +68,7 @@ def new_tweet_document(services: Services, author_id: int, text: str, mention_id
     }
 
 
-async def post_tweet(ctx: RequestContext, text: str) -> Doc:
+async def post_tweet(ctx: RequestContext, text: str) -> TweetDoc:
     viewer = await ctx.require_viewer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Tweet text")
@@ -115,7 +111,7 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
     retracts its retweets (``workers.retweets``) clears it, the repair cron re-enqueues that
     job, so a Redis outage or a lost job leaves no retweet counted in its author's
     ``tweets_count``."""
-    deletion: Doc = {"deleted": True, "deleted_at": utcnow()}
+    deletion: Document = {"deleted": True, "deleted_at": utcnow()}
     if retweet_of is None:
         deletion["retweets_pending"] = True
     async with counted_change(services, retweet_of) as change:
@@ -141,11 +137,13 @@ async def _retract_now(services: Services, tweet_id: int, author_id: int) -> Non
     await RETRACT_TWEET.enqueue(services.queue, tweet_id)
 
 
-async def get_tweet(ctx: RequestContext, tweet_id: str) -> Doc | None:
+async def get_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc | None:
     tid = parse_tweet_id(tweet_id)
     return await (await ctx.loaders()).tweets.load(tid)
 
 
-async def user_tweets(ctx: RequestContext, user_id: int, first: int | None, after: str | None) -> Page[Doc]:
+async def user_tweets(
+    ctx: RequestContext, user_id: int, first: int | None, after: str | None
+) -> Page[TweetDoc]:
     first = check_first(first, ctx.services.settings.page_size_max)
     return await find_page(ctx.services.db.tweets, {"author_id": user_id, **LIVE}, first, after)

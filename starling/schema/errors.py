@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from graphql import GraphQLError
+from graphql import GraphQLError, SubsequentIncrementalExecutionResult
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -66,7 +66,7 @@ class ErrorCodes(SchemaExtension):
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         # A subscription sends each result (a refusal, an error while streaming) before its
         # operation ends. Classifying twice is harmless: a coded error passes unchanged.
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = [classify(error) for error in errors]
+        # A later incremental payload (@defer/@stream) carries no top-level errors.
+        if not isinstance(result, SubsequentIncrementalExecutionResult) and result.errors:
+            result.errors = [classify(error) for error in result.errors]
         yield

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql.execution import Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
 class StarlingExecutor(StrawberryGraphQLCoreExecutionContext):
-    def build_per_event_executor(self, payload: Any) -> StarlingExecutor:
+    def build_per_event_executor(self, payload: Any) -> Executor:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         return executor

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
 from starling.resolvers import activity
+from starling.resolvers.live import ActivityRecord
 from starling.schema.types import Comment, Info, Tweet, User, load_tweet, load_user
 from starling.store import notifications as stored
+from starling.store.documents import CachedTweetDoc, NotificationDoc
 
-Doc = dict[str, Any]
-
-NotificationKind = strawberry.enum(stored.NotificationKind, description="What a notification is about.")
-ActivityKind = strawberry.enum(activity.ActivityKind, description="What happened to a watched tweet.")
+# The GraphQL enums are the domain's: strawberry.enum marks the class itself and returns it.
+NotificationKind = stored.NotificationKind
+ActivityKind = activity.ActivityKind
+strawberry.enum(NotificationKind, description="What a notification is about.")
+strawberry.enum(ActivityKind, description="What happened to a watched tweet.")
 
 
 async def load_comment(info: Info, comment_id: int | None) -> Comment | None:
@@ -35,7 +37,7 @@ class Notification:
     comment_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Notification:
+    def from_doc(cls, doc: NotificationDoc) -> Notification:
         return cls(
             id=strawberry.ID(str(doc["_id"])),
             kind=NotificationKind(doc["kind"]),
@@ -63,11 +65,11 @@ class Notification:
 class TweetActivity:
     kind: ActivityKind
     actor_id: strawberry.Private[int]
-    tweet_doc: strawberry.Private[Doc]
+    tweet_doc: strawberry.Private[CachedTweetDoc]
     comment_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_record(cls, record: Doc) -> TweetActivity:
+    def from_record(cls, record: ActivityRecord) -> TweetActivity:
         return cls(
             kind=ActivityKind(record["kind"]),
             actor_id=record["actor_id"],

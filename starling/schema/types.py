@@ -12,22 +12,46 @@ tweet that was not part of a prefetched page.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import strawberry
+from aiodataloader import DataLoader
 
+from starling.loaders import Loaders
 from starling.resolvers import comments, follows, likes, retweets, tweets
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
 from starling.resolvers.pagination import Page
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.lookahead import connection_node_fields
+from starling.store.counters import Counts
+from starling.store.documents import CachedTweetDoc, CommentDoc, UserDoc
 
 Info = strawberry.Info[RequestContext, None]
-Doc = dict[str, Any]
-NOT_LOADED: Any = object()
+V = TypeVar("V")
+
+
+class _NotLoaded(enum.Enum):
+    NOT_LOADED = enum.auto()
+
+
+NOT_LOADED: Final = _NotLoaded.NOT_LOADED
+"""What ``Tweet._ready`` returns for a relation its page did not prefetch."""
+
+
+@dataclass(frozen=True, eq=False)
+class Relation(Generic[V]):
+    """A tweet field's data that a page loads for all its tweets at once: which loader
+    (an attribute of ``Loaders``, so renaming a loader is a type error here) and which key
+    of the tweet it loads. Compared by identity: each one keys ``Tweet.prefetched``."""
+
+    loader: Callable[[Loaders], DataLoader[int, V]]
+    key: Callable[[Tweet], int]
+    needs_viewer: bool = False  # answers false for anonymous viewers, loading nothing
 
 
 @strawberry.type
@@ -42,7 +66,7 @@ class User:
     tweets_count: int
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> User:
+    def from_doc(cls, doc: UserDoc) -> User:
         return cls(
             id=strawberry.ID(str(doc["_id"])),
             handle=doc["handle"],
@@ -58,19 +82,21 @@ class User:
     def _id(self) -> int:
         return int(self.id)
 
-    async def _relation_to_viewer(self, info: Info, loader: str) -> bool:
+    async def _relation_to_viewer(
+        self, info: Info, loader: Callable[[Loaders], DataLoader[int, bool]]
+    ) -> bool:
         viewer_id = await info.context.viewer_id()
         if viewer_id is None or viewer_id == self._id:
             return False
-        return await getattr(await info.context.loaders(), loader).load(self._id)
+        return await loader(await info.context.loaders()).load(self._id)
 
     @strawberry.field(description="Whether the viewer follows this user; false when anonymous.")
     async def viewer_is_following(self, info: Info) -> bool:
-        return await self._relation_to_viewer(info, "viewer_follows")
+        return await self._relation_to_viewer(info, lambda loaders: loaders.viewer_follows)
 
     @strawberry.field(description="Whether this user follows the viewer; false when anonymous.")
     async def follows_viewer(self, info: Info) -> bool:
-        return await self._relation_to_viewer(info, "follows_viewer")
+        return await self._relation_to_viewer(info, lambda loaders: loaders.follows_viewer)
 
     @strawberry.field(description="Their tweets and retweets, newest first.")
     async def tweets(
@@ -79,7 +105,7 @@ class User:
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = strawberry.UNSET,
     ) -> Connection[Tweet]:
-        page = await tweets.user_tweets(info.context, self._id, first, after)
+        page: Page[CachedTweetDoc] = await tweets.user_tweets(info.context, self._id, first, after)
         page = await retweets.drop_hidden_retweets(info.context, page, collapse=False)
         return await tweet_connection(info, page)
 
@@ -102,7 +128,7 @@ class User:
         return connection_of(await follows.following(info.context, self._id, first, after), User.from_doc)
 
 
-def referenced_user(doc: Doc | None, user_id: int) -> User:
+def referenced_user(doc: UserDoc | None, user_id: int) -> User:
     if doc is None:  # an author is never deleted; a missing one is a data bug
         raise LookupError(f"user {user_id} referenced but missing")
     return User.from_doc(doc)
@@ -121,11 +147,11 @@ class Tweet:
     author_id: strawberry.Private[int]
     mention_ids: strawberry.Private[list[int]]
     retweet_of_id: strawberry.Private[int | None]
-    # Loaded for the whole page by ``prefetch_tweets``: loader name -> this tweet's value.
-    prefetched: strawberry.Private[dict[str, Any] | None] = None
+    # Loaded for the whole page by ``prefetch_tweets``: relation -> this tweet's value.
+    prefetched: strawberry.Private[dict[Relation[Any], Any] | None] = None
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Tweet:
+    def from_doc(cls, doc: CachedTweetDoc) -> Tweet:
         return cls(
             id=strawberry.ID(str(doc["_id"])),
             text=doc["text"],
@@ -142,32 +168,35 @@ class Tweet:
         original's (that is where liking or commenting on a retweet goes)."""
         return self.retweet_of_id if self.retweet_of_id is not None else int(self.id)
 
-    def _ready(self, loader: str) -> Any:
-        """This tweet's value from ``loader`` if its page prefetched it, else ``NOT_LOADED``."""
-        return self.prefetched.get(loader, NOT_LOADED) if self.prefetched is not None else NOT_LOADED
+    def _ready(self, relation: Relation[V]) -> V | Literal[_NotLoaded.NOT_LOADED]:
+        """This tweet's value of ``relation`` if its page prefetched it, else ``NOT_LOADED``."""
+        if self.prefetched is None or relation not in self.prefetched:
+            return NOT_LOADED
+        value: V = self.prefetched[relation]
+        return value
 
-    async def _load(self, info: Info, loader: str, key: int) -> Any:
-        return await getattr(await info.context.loaders(), loader).load(key)
+    async def _load(self, info: Info, relation: Relation[V]) -> V:
+        return await relation.loader(await info.context.loaders()).load(relation.key(self))
 
     def _author(self, info: Info) -> User | Awaitable[User]:
-        doc = self._ready("users")
+        doc = self._ready(AUTHOR)
         return load_user(info, self.author_id) if doc is NOT_LOADED else referenced_user(doc, self.author_id)
 
-    def _count(self, info: Info, kind: str) -> int | Awaitable[int]:
-        counts = self._ready("counts")
-        return self._load_count(info, kind) if counts is NOT_LOADED else getattr(counts, kind)
+    def _count(self, info: Info, count: Callable[[Counts], int]) -> int | Awaitable[int]:
+        counts = self._ready(COUNTS)
+        return self._load_count(info, count) if counts is NOT_LOADED else count(counts)
 
-    async def _load_count(self, info: Info, kind: str) -> int:
-        return getattr(await self._load(info, "counts", self._engaged_id), kind)
+    async def _load_count(self, info: Info, count: Callable[[Counts], int]) -> int:
+        return count(await self._load(info, COUNTS))
 
-    def _viewer_did(self, info: Info, loader: str) -> bool | Awaitable[bool]:
-        did = self._ready(loader)
-        return self._load_viewer_did(info, loader) if did is NOT_LOADED else did
+    def _viewer_did(self, info: Info, relation: Relation[bool]) -> bool | Awaitable[bool]:
+        did = self._ready(relation)
+        return self._load_viewer_did(info, relation) if did is NOT_LOADED else did
 
-    async def _load_viewer_did(self, info: Info, loader: str) -> bool:
+    async def _load_viewer_did(self, info: Info, relation: Relation[bool]) -> bool:
         if await info.context.viewer_id() is None:
             return False
-        return await self._load(info, loader, self._engaged_id)
+        return await self._load(info, relation)
 
     @strawberry.field(graphql_type=User)
     def author(self, info: Info) -> User | Awaitable[User]:
@@ -200,29 +229,29 @@ class Tweet:
 
     @strawberry.field(graphql_type=int, description="Likes; on a retweet, the original's.")
     def like_count(self, info: Info) -> int | Awaitable[int]:
-        return self._count(info, "like")
+        return self._count(info, lambda counts: counts.like)
 
     @strawberry.field(graphql_type=int, description="Comments; on a retweet, the original's.")
     def comment_count(self, info: Info) -> int | Awaitable[int]:
-        return self._count(info, "comment")
+        return self._count(info, lambda counts: counts.comment)
 
     @strawberry.field(graphql_type=int, description="Live retweets; on a retweet, the original's.")
     def retweet_count(self, info: Info) -> int | Awaitable[int]:
-        return self._count(info, "retweet")
+        return self._count(info, lambda counts: counts.retweet)
 
     @strawberry.field(
         graphql_type=bool,
         description="Whether the viewer liked it (a retweet: the original); false when anonymous.",
     )
     def viewer_has_liked(self, info: Info) -> bool | Awaitable[bool]:
-        return self._viewer_did(info, "viewer_likes")
+        return self._viewer_did(info, VIEWER_LIKED)
 
     @strawberry.field(
         graphql_type=bool,
         description="Whether the viewer retweeted it (a retweet: the original); false when anonymous.",
     )
     def viewer_has_retweeted(self, info: Info) -> bool | Awaitable[bool]:
-        return self._viewer_did(info, "viewer_retweets")
+        return self._viewer_did(info, VIEWER_RETWEETED)
 
     @strawberry.field(description="Comments, oldest first; on a retweet, the original's.")
     async def comments(
@@ -253,39 +282,50 @@ async def load_tweet(info: Info, tweet_id: int | None) -> Tweet | None:
     return Tweet.from_doc(doc) if doc else None
 
 
-# The loader each tweet field reads, for the fields a page prefetches.
-PREFETCHED_BY = {
-    "author": "users",
-    "url": "users",
-    "likeCount": "counts",
-    "commentCount": "counts",
-    "retweetCount": "counts",
-    "viewerHasLiked": "viewer_likes",
-    "viewerHasRetweeted": "viewer_retweets",
+AUTHOR = Relation[UserDoc | None](lambda loaders: loaders.users, lambda tweet: tweet.author_id)
+COUNTS = Relation[Counts](lambda loaders: loaders.counts, lambda tweet: tweet._engaged_id)
+VIEWER_LIKED = Relation[bool](
+    lambda loaders: loaders.viewer_likes, lambda tweet: tweet._engaged_id, needs_viewer=True
+)
+VIEWER_RETWEETED = Relation[bool](
+    lambda loaders: loaders.viewer_retweets, lambda tweet: tweet._engaged_id, needs_viewer=True
+)
+
+RELATIONS: tuple[Relation[Any], ...] = (COUNTS, AUTHOR, VIEWER_LIKED, VIEWER_RETWEETED)
+"""Every relation, in the order a page loads them."""
+
+# The relation each tweet field reads, for the fields a page prefetches (GraphQL names).
+PREFETCHED_BY: dict[str, Relation[Any]] = {
+    "author": AUTHOR,
+    "url": AUTHOR,
+    "likeCount": COUNTS,
+    "commentCount": COUNTS,
+    "retweetCount": COUNTS,
+    "viewerHasLiked": VIEWER_LIKED,
+    "viewerHasRetweeted": VIEWER_RETWEETED,
 }
-VIEWER_LOADERS = frozenset({"viewer_likes", "viewer_retweets"})
 
 
 async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: set[str]) -> None:
     """Load, for all ``tweets`` at once, what the selected ``fields`` read: the same loaders
     the fields would call, so the same batches and round trips, one task instead of one per
     field and tweet."""
-    wanted = sorted({PREFETCHED_BY[name] for name in fields if name in PREFETCHED_BY})
+    selected = {PREFETCHED_BY[name] for name in fields if name in PREFETCHED_BY}
+    wanted = [relation for relation in RELATIONS if relation in selected]
     if await info.context.viewer_id() is None:  # those fields answer false, loading nothing
-        wanted = [loader for loader in wanted if loader not in VIEWER_LOADERS]
+        wanted = [relation for relation in wanted if not relation.needs_viewer]
     if not tweets or not wanted:
         return
     loaders = await info.context.loaders()
-    keys = {
-        loader: [tweet.author_id if loader == "users" else tweet._engaged_id for tweet in tweets]
-        for loader in wanted
-    }
-    values = await asyncio.gather(*(getattr(loaders, loader).load_many(keys[loader]) for loader in wanted))
+    batches = [
+        relation.loader(loaders).load_many([relation.key(tweet) for tweet in tweets]) for relation in wanted
+    ]
+    values = await asyncio.gather(*batches)
     for index, tweet in enumerate(tweets):
-        tweet.prefetched = {loader: found[index] for loader, found in zip(wanted, values, strict=True)}
+        tweet.prefetched = {relation: found[index] for relation, found in zip(wanted, values, strict=True)}
 
 
-async def tweet_connection(info: Info, page: Page[Doc]) -> Connection[Tweet]:
+async def tweet_connection(info: Info, page: Page[CachedTweetDoc]) -> Connection[Tweet]:
     """A page of tweets as a connection, its selected relations prefetched (module doc)."""
     connection = connection_of(page, Tweet.from_doc)
     await prefetch_tweets(info, connection.nodes, connection_node_fields(info))
@@ -301,7 +341,7 @@ class Comment:
     author_id: strawberry.Private[int]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Comment:
+    def from_doc(cls, doc: CommentDoc) -> Comment:
         return cls(
             id=strawberry.ID(str(doc["_id"])),
             text=doc["text"],

@@ -3,7 +3,7 @@
 **Who.** An author is a celebrity while ``users.followers_count > CELEBRITY_FOLLOWERS``;
 MongoDB decides. The fan-out of a celebrity's tweet writes the author's own timeline and
 author list (``Keys.author_tweets``) only, and each reader's ``homeFeed`` merges the lists
-of the celebrities they follow (``resolvers.feed``).
+of the celebrities they follow (the feed read path).
 
 **Redis state.**
 
@@ -149,7 +149,10 @@ async def rebuild_followed(
     leaves the set stale rather than wrong."""
     merged = set(celebrities)
     if followees:
-        flags = await services.redis.smismember(services.keys.merged_authors(), [str(f) for f in followees])
+        members = [str(f) for f in followees]
+        # redis-py's asyncio client reuses the sync client's annotation (a list or an
+        # awaitable of one) for SMISMEMBER; on redis.asyncio.Redis it is always awaitable.
+        flags = await services.redis.smismember(services.keys.merged_authors(), members)  # type: ignore[misc]
         merged |= {followee for followee, flag in zip(followees, flags, strict=True) if flag}
     key = services.keys.followed_celebrities(reader_id)
     async with services.redis.pipeline(transaction=True) as pipe:

@@ -4,7 +4,7 @@ One mechanism serves the three kinds of counter (``CounterKind``).
 
 **Truth.** The collections: a tweet has as many likes as ``likes`` documents, comments as
 ``comments`` documents and retweets as live retweets (tweets whose ``retweet_of`` is it and
-that still hold a ``retweet_key``, which ``resolvers.tweets.retract`` removes).
+that still hold a ``retweet_key``, which taking a retweet back removes).
 
 **What readers see** is ``Keys.counts(tweet)``, a Redis HASH of absolute values. A write
 moves it (when present) in the same script that records the write's delta. A reader who
@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -52,12 +52,13 @@ from typing import Any
 from pymongo import UpdateOne
 from redis.exceptions import LockError
 
+from starling.store.documents import Document, TweetDoc
+from starling.store.mongo import Collections
+from starling.store.mongo_api import MongoCollection
 from starling.store.redis import queue_script
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
-
-Doc = dict[str, Any]
 
 
 class CounterKind(StrEnum):
@@ -93,15 +94,15 @@ class Counts:
 class _Source:
     """Where the truth of one kind of counter lives."""
 
-    collection: str
+    collection: Callable[[Collections], MongoCollection[Any]]
     tweet_field: str
-    live: dict[str, Any]
+    live: Document
 
 
 SOURCES = {
-    CounterKind.LIKE: _Source("likes", "tweet_id", {}),
-    CounterKind.COMMENT: _Source("comments", "tweet_id", {}),
-    CounterKind.RETWEET: _Source("tweets", "retweet_of", {"retweet_key": {"$exists": True}}),
+    CounterKind.LIKE: _Source(lambda db: db.likes, "tweet_id", {}),
+    CounterKind.COMMENT: _Source(lambda db: db.comments, "tweet_id", {}),
+    CounterKind.RETWEET: _Source(lambda db: db.tweets, "retweet_of", {"retweet_key": {"$exists": True}}),
 }
 
 
@@ -206,7 +207,7 @@ class Counters:
         key = self._keys.count_writers(tweet_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "busy", 1)
-            pipe.hset(key, "gen", self._services.ids.next_id())
+            pipe.hset(key, "gen", str(self._services.ids.next_id()))
             pipe.expire(key, self._settings.counter_guard_seconds)
             await pipe.execute()
         return True
@@ -230,10 +231,10 @@ class Counters:
         query per kind, and the stored fields) for the tweets whose counters are gone."""
         keys = self._keys
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.count_flush_state(), "busy", "gen")
+            pipe.hmget(keys.count_flush_state(), ["busy", "gen"])
             for tweet_id in tweet_ids:
-                pipe.hmget(keys.counts(tweet_id), *KIND_NAMES)
-                pipe.hmget(keys.count_writers(tweet_id), "busy", "gen")
+                pipe.hmget(keys.counts(tweet_id), list(KIND_NAMES))
+                pipe.hmget(keys.count_writers(tweet_id), ["busy", "gen"])
             replies = await pipe.execute()
         flush_busy, flush_gen = replies[0]
         flush_seen = "-" if _text(flush_busy) not in ("", "0") else _text(flush_gen)
@@ -265,8 +266,7 @@ class Counters:
 
     async def _count_kind(self, kind: CounterKind, tweet_ids: Sequence[int]) -> dict[int, int]:
         source = SOURCES[kind]
-        collection = getattr(self._services.db, source.collection)
-        cursor = await collection.aggregate(
+        cursor = await source.collection(self._services.db).aggregate(
             [
                 {"$match": {source.tweet_field: {"$in": list(tweet_ids)}, **source.live}},
                 {"$group": {"_id": f"${source.tweet_field}", "n": {"$sum": 1}}},
@@ -274,7 +274,7 @@ class Counters:
         )
         return {row["_id"]: row["n"] for row in await cursor.to_list()}
 
-    async def _stored(self, tweet_ids: Sequence[int]) -> dict[int, Doc]:
+    async def _stored(self, tweet_ids: Sequence[int]) -> dict[int, TweetDoc]:
         """MongoDB's stored counts of the tweets that exist."""
         docs = await self._services.db.tweets.find(
             {"_id": {"$in": list(tweet_ids)}}, {kind.stored_field: 1 for kind in KINDS}
@@ -285,7 +285,7 @@ class Counters:
         self,
         writers_seen: dict[int, str],
         counted: dict[int, Counts],
-        stored: dict[int, Doc],
+        stored: dict[int, TweetDoc],
         flush_seen: str,
     ) -> None:
         keys = self._keys

@@ -1,4 +1,11 @@
-"""Serialising MongoDB documents for Redis caches.
+"""The documents of the collections (DESIGN.md §3), and serialising tweets for Redis.
+
+Each collection's documents are a ``TypedDict``: the fields every insert writes are
+required, those only some documents carry (markers, fields added after the first release,
+a retweet's original) are ``NotRequired``. They describe what is stored; a read with a
+projection is typed as the whole document, as PyMongo types it, so code reads only the
+fields its projection keeps (Starling's projections select a few fields, or drop
+``password_hash`` from users).
 
 Cached blobs hold only fields that never change after the write (a tweet's text, author,
 hashtags...); counters live in their own keys so a like never invalidates a cached tweet.
@@ -7,9 +14,96 @@ hashtags...); counters live in their own keys so a like never invalidates a cach
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import orjson
+
+Document = dict[str, Any]
+"""Untyped BSON: query filters, projections, updates, aggregation rows."""
+
+
+class UserDoc(TypedDict):
+    _id: int
+    handle: str
+    handle_lower: str
+    display_name: str
+    # What ``searchUsers`` prefix-matches; users from before it match by handle only.
+    display_name_lower: NotRequired[str]
+    bio: str
+    password_hash: str
+    created_at: datetime
+    followers_count: int
+    following_count: int
+    tweets_count: int
+
+
+class FollowDoc(TypedDict):
+    _id: int
+    follower_id: int
+    followee_id: int
+    created_at: datetime
+
+
+class CachedTweetDoc(TypedDict):
+    """The fields of a tweet that never change after the write: what Redis caches
+    (``encode_tweet``) and the tweet loader returns. Every ``TweetDoc`` is one."""
+
+    _id: int
+    author_id: int
+    text: str
+    created_at: datetime
+    hashtags: list[str]
+    mention_ids: list[int]
+    retweet_of: NotRequired[int]  # a retweet: its original
+
+
+class TweetDoc(CachedTweetDoc):
+    like_count: int
+    comment_count: int
+    retweet_count: int
+    words: NotRequired[list[str]]  # what ``search`` matches; tweets from before it have none
+    retweet_key: NotRequired[str]  # a live retweet: unique per (author, original)
+    fanout_pending: NotRequired[bool]  # the fan-out outbox marker
+    retweets_pending: NotRequired[bool]  # a deleted original whose retweets are not all retracted
+    deleted: NotRequired[bool]
+    deleted_at: NotRequired[datetime]
+    counts_batch: NotRequired[int]  # the last counter flush batch applied (store.counters)
+
+
+class CommentDoc(TypedDict):
+    _id: int
+    tweet_id: int
+    author_id: int
+    text: str
+    created_at: datetime
+
+
+class LikeDoc(TypedDict):
+    _id: int
+    user_id: int
+    tweet_id: int
+    created_at: datetime
+
+
+class NotificationDoc(TypedDict):
+    _id: int
+    user_id: int  # the recipient
+    kind: str  # a ``store.notifications.NotificationKind``
+    actor_id: int
+    tweet_id: int | None
+    comment_id: int | None
+    created_at: datetime
+    read: bool
+    # The collapse rule's key; a notification rebuilt from its live event has none.
+    dedupe_key: NotRequired[str]
+
+
+class RevokedTokenDoc(TypedDict):
+    _id: str  # the token's ID (``jti``)
+    user_id: int
+    expires_at: datetime  # a TTL index removes the record with the token's expiry
+    revoked_at: datetime
+
 
 TWEET_CACHED_FIELDS = (
     "_id",
@@ -33,15 +127,17 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def encode_tweet(doc: dict[str, Any]) -> bytes:
-    blob = {name: doc[name] for name in TWEET_CACHED_FIELDS if doc.get(name) is not None}
+def encode_tweet(doc: CachedTweetDoc) -> bytes:
+    fields: Document = dict(doc)
+    blob = {name: fields[name] for name in TWEET_CACHED_FIELDS if fields.get(name) is not None}
     blob["created_at"] = int(as_utc(doc["created_at"]).timestamp() * 1000)
     return orjson.dumps(blob)
 
 
-def decode_tweet(blob: bytes) -> dict[str, Any]:
+def decode_tweet(blob: bytes) -> CachedTweetDoc:
     doc = orjson.loads(blob)
     doc["created_at"] = datetime.fromtimestamp(doc["created_at"] / 1000, tz=UTC)
     doc.setdefault("hashtags", [])
     doc.setdefault("mention_ids", [])
-    return doc
+    result: CachedTweetDoc = doc
+    return result

@@ -19,11 +19,12 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec
 
 from arq import ArqRedis
+from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
 
 from starling.store import job_context
@@ -32,7 +33,6 @@ from starling.store.metrics import WORKER_JOB_DURATION, WORKER_JOBS
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
-R = TypeVar("R")
 
 JobContext = dict[str, Any]
 """What arq hands every job function first (``ctx["services"]`` is the ``Services``)."""
@@ -46,18 +46,22 @@ class Job(Generic[P]):
     name: str
     job_id: Callable[P, str | None]
 
+    def __post_init__(self) -> None:
+        if any(name.startswith("_") for name in inspect.signature(self.job_id).parameters):
+            raise TypeError(f"job {self.name}: a parameter starting with '_' is one of arq's options")
+
     async def enqueue(self, queue: ArqRedis, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Enqueue the job; False when one with the same ID is still queued or running."""
-        job = await queue.enqueue_job(
-            self.name,
-            *args,
-            _job_id=self.job_id(*args, **kwargs),
-            **kwargs,
-            **{job_context.CARRIER_ARG: job_context.carrier()},
-        )
+        # arq's own options (``_job_id``...) share the keyword namespace with the job's
+        # arguments, which never start with "_" (``__post_init__``), so none is taken for one;
+        # CARRIER_ARG is not a parameter of any job (``Job.function`` wraps it away).
+        arguments: dict[str, Any] = {**kwargs, job_context.CARRIER_ARG: job_context.carrier()}
+        job = await queue.enqueue_job(self.name, *args, _job_id=self.job_id(*args, **kwargs), **arguments)
         return job is not None
 
-    def function(self, coroutine: Callable[Concatenate[JobContext, P], Awaitable[object]]) -> Function:
+    def function(
+        self, coroutine: Callable[Concatenate[JobContext, P], Coroutine[Any, Any, object]]
+    ) -> Function:
         """The arq function running this job. Results are not kept: a repair must be able
         to enqueue the same job ID again once the job is done."""
         expected = list(inspect.signature(self.job_id).parameters.values())
@@ -67,7 +71,7 @@ class Job(Generic[P]):
         return func(instrumented(self.name, coroutine), name=self.name, keep_result=0)
 
 
-def instrumented(name: str, coroutine: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+def instrumented(name: str, coroutine: Callable[..., Awaitable[object]]) -> WorkerCoroutine:
     """The job function as arq runs it: in the context its enqueuer had (request ID, trace;
     ``store.job_context``), counted and timed (``starling_worker_jobs_total``,
     ``starling_worker_job_duration_seconds``). Cron jobs are wrapped the same way.
@@ -76,7 +80,7 @@ def instrumented(name: str, coroutine: Callable[..., Awaitable[R]]) -> Callable[
     told neither the job's name nor how it ended."""
 
     @functools.wraps(coroutine)
-    async def run(ctx: JobContext, *args: Any, **kwargs: Any) -> R:
+    async def run(ctx: JobContext, *args: Any, **kwargs: Any) -> object:
         carrier = kwargs.pop(job_context.CARRIER_ARG, None)
         started = time.perf_counter()
         outcome = "error"

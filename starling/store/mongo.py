@@ -13,7 +13,18 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 
 from starling.config import Settings
+from starling.store.documents import (
+    CommentDoc,
+    Document,
+    FollowDoc,
+    LikeDoc,
+    NotificationDoc,
+    RevokedTokenDoc,
+    TweetDoc,
+    UserDoc,
+)
 from starling.store.embedded.client import EmbeddedMongoClient
+from starling.store.mongo_api import MongoCollection, MongoDatabase
 from starling.store.monitoring import MongoCommandCounter
 
 log = logging.getLogger(__name__)
@@ -52,7 +63,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "notifications": [
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("user_id", ASCENDING), ("read", ASCENDING)]),  # the unread count
-        # The collapse rule (resolvers.notifications): one notification per dedupe key.
+        # The collapse rule (store.notifications): one notification per dedupe key.
         IndexModel([("dedupe_key", ASCENDING)], unique=True),
     ],
     "revoked_tokens": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
@@ -61,21 +72,25 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 @dataclass(frozen=True, slots=True)
 class Collections:
-    """The collections of DESIGN.md §3 (typed loosely: real or embedded engine)."""
+    """The collections of DESIGN.md §3 and the documents each holds (real or embedded
+    engine alike: ``store.mongo_api``)."""
 
-    users: Any
-    follows: Any
-    tweets: Any
-    comments: Any
-    likes: Any
-    notifications: Any
-    revoked_tokens: Any
+    users: MongoCollection[UserDoc]
+    follows: MongoCollection[FollowDoc]
+    tweets: MongoCollection[TweetDoc]
+    comments: MongoCollection[CommentDoc]
+    likes: MongoCollection[LikeDoc]
+    notifications: MongoCollection[NotificationDoc]
+    revoked_tokens: MongoCollection[RevokedTokenDoc]
+
+
+MongoClient = AsyncMongoClient[Document] | EmbeddedMongoClient
 
 
 @dataclass(slots=True)
 class Mongo:
-    client: Any
-    db: Any
+    client: MongoClient
+    db: MongoDatabase
     collections: Collections
     embedded: bool
 
@@ -89,7 +104,7 @@ class Mongo:
 def connect_mongo(settings: Settings) -> Mongo:
     listeners = [MongoCommandCounter()]
     if settings.mongodb_url:
-        client: Any = AsyncMongoClient(
+        client: MongoClient = AsyncMongoClient(
             settings.mongodb_url,
             event_listeners=listeners,
             tz_aware=True,
@@ -99,9 +114,15 @@ def connect_mongo(settings: Settings) -> Mongo:
     else:
         client = EmbeddedMongoClient(event_listeners=listeners, tz_aware=True)
         embedded = True
-    db = client[settings.mongodb_db]
-    collections = Collections(**{name: db[name] for name in Collections.__slots__})
+    db: MongoDatabase = client[settings.mongodb_db]
+    collections = Collections(**{name: _collection(db, name) for name in Collections.__slots__})
     return Mongo(client=client, db=db, collections=collections, embedded=embedded)
+
+
+def _collection(db: MongoDatabase, name: str) -> MongoCollection[Any]:
+    # The one place a collection's document type is declared rather than checked: what a
+    # collection holds is data, which no type checker sees (``Collections``).
+    return db[name]
 
 
 async def ensure_indexes(mongo: Mongo) -> None:

@@ -1,6 +1,7 @@
 """Stored notifications: inserting one under the collapse rule and announcing it live.
 
-The rules of who is notified, and the collapse rule, are in ``resolvers.notifications``.
+Who is notified for which action is the domain's rule (the notification operations and the
+``notify`` job); the collapse rule is the unique ``dedupe_key`` each caller passes.
 """
 
 from __future__ import annotations
@@ -8,18 +9,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from starling.store.degrade import best_effort
-from starling.store.documents import as_utc, utcnow
+from starling.store.documents import NotificationDoc, as_utc, utcnow
 from starling.store.pubsub.publishing import Event, publish
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
-
-Doc = dict[str, Any]
 
 
 class NotificationKind(StrEnum):
@@ -39,12 +37,12 @@ async def store_notification(
     *,
     tweet_id: int | None = None,
     comment_id: int | None = None,
-) -> Doc | None:
+) -> NotificationDoc | None:
     """Insert one notification and announce it on the recipient's live channel. None when
     it is the actor's own action or its ``dedupe_key`` exists already (the collapse rule)."""
     if recipient_id == actor_id:
         return None
-    doc: Doc = {
+    doc: NotificationDoc = {
         "_id": services.ids.next_id(),
         "user_id": recipient_id,
         "kind": kind.value,
@@ -66,7 +64,7 @@ async def store_notification(
     return doc
 
 
-def notification_event(doc: Doc) -> Event:
+def notification_event(doc: NotificationDoc) -> Event:
     """A stored notification as its live event: the whole (small) document, so a
     subscriber needs no read to show it."""
     return {
@@ -81,5 +79,15 @@ def notification_event(doc: Doc) -> Event:
     }
 
 
-def notification_from_event(event: Event) -> Doc:
-    return {**event, "created_at": datetime.fromtimestamp(event["created_at"] / 1000, tz=UTC)}
+def notification_from_event(event: Event) -> NotificationDoc:
+    doc: NotificationDoc = {
+        "_id": event["_id"],
+        "user_id": event["user_id"],
+        "kind": event["kind"],
+        "actor_id": event["actor_id"],
+        "tweet_id": event.get("tweet_id"),
+        "comment_id": event.get("comment_id"),
+        "created_at": datetime.fromtimestamp(event["created_at"] / 1000, tz=UTC),
+        "read": event.get("read", False),
+    }
+    return doc

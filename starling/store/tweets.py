@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from starling.store.documents import Document
 from starling.store.services import Services
 
-LIVE: dict[str, Any] = {"deleted": {"$ne": True}}
+LIVE: Document = {"deleted": {"$ne": True}}
 """The filter of tweets that are not deleted (deletion is a soft ``deleted: true``)."""
 
 

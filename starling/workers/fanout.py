@@ -125,7 +125,8 @@ async def _deliver_to_author(services: Services, author_id: int, tweet_id: int) 
     """The author's own copies, again (the request may have failed to write them), and the
     author's celebrity status settled; True when the author is a celebrity (no fan-out)."""
     author = await services.db.users.find_one({"_id": author_id}, {"followers_count": 1})
-    celebrity = celebrities.is_celebrity(services.settings, (author or {}).get("followers_count", 0))
+    followers = author.get("followers_count", 0) if author is not None else 0
+    celebrity = celebrities.is_celebrity(services.settings, followers)
     keys = services.keys
     async with services.redis.pipeline(transaction=False) as pipe:
         services.timelines.add_to_timelines(pipe, [keys.home_timeline(author_id)], [tweet_id])

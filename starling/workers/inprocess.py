@@ -2,7 +2,8 @@
 
 arq's own ``Worker.close`` cancels in-flight jobs and closes the Redis pool it was given;
 in-process, that pool is the API's too. So the worker is stopped here: stop polling, let
-in-flight jobs finish (bounded), and leave the shared connections to their owner.
+in-flight jobs finish (bounded), and leave the shared connections to their owner. While it
+runs, the same ``Supervisor`` as ``starling worker``'s restarts it after an outage.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from arq import Worker
 from starling.config import Settings
 from starling.store.services import Services
 from starling.workers.settings import build_worker
+from starling.workers.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +25,15 @@ DRAIN_SECONDS = 10.0
 
 class InProcessWorker:
     def __init__(self, services: Services, settings: Settings) -> None:
-        self.worker: Worker = build_worker(services, settings)
+        self.supervisor = Supervisor(lambda: build_worker(services, settings))
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def worker(self) -> Worker:
+        return self.supervisor.worker
+
     def start(self) -> None:
-        self._task = asyncio.create_task(self.worker.async_run(), name="arq-worker")
+        self._task = asyncio.create_task(self.supervisor.run(), name="arq-worker")
 
     async def stop(self) -> None:
         if self._task is None:

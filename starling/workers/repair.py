@@ -7,10 +7,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from starling.resolvers.tokens import restore_revocations
-from starling.store.documents import utcnow
+from starling.store.documents import Document, utcnow
 from starling.store.ids import lowest_id_at
 from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, JobContext
 from starling.store.services import Services
@@ -53,7 +52,7 @@ async def repair_retweet_cascades(ctx: JobContext) -> int:
 
 
 async def _reenqueue(
-    services: Services, stale: dict[str, Any], enqueue_job: Callable[[int], Awaitable[bool]], what: str
+    services: Services, stale: Document, enqueue_job: Callable[[int], Awaitable[bool]], what: str
 ) -> int:
     """Enqueue ``enqueue_job`` for the oldest ``REPAIR_BATCH`` tweets matching ``stale``;
     how many were enqueued (not pending already)."""

@@ -104,8 +104,10 @@ class EmbeddedMongoClient:
     pymongo (stored datetimes are naive UTC; True returns them with ``tzinfo=UTC``).
     """
 
-    def __init__(self, *, event_listeners: Sequence[CommandListener] = (), tz_aware: bool = False) -> None:
-        self._mongomock = mongomock.MongoClient(tz_aware=tz_aware)
+    def __init__(self, *, event_listeners: Sequence[object] = (), tz_aware: bool = False) -> None:
+        # mongomock's stub declares its classes to be PyMongo's, which they are not (they
+        # have no async API, and the engine reaches into their internals): untyped here.
+        self._mongomock: Any = mongomock.MongoClient(tz_aware=tz_aware)
         self._listeners: tuple[CommandListener, ...] = tuple(
             listener for listener in event_listeners if isinstance(listener, CommandListener)
         )
@@ -191,7 +193,7 @@ class EmbeddedDatabase:
 
     def __init__(self, client: EmbeddedMongoClient, name: str) -> None:
         self._client = client
-        self._mongomock = client._mongomock.get_database(name)
+        self._mongomock: Any = client._mongomock.get_database(name)
         self.name = name
 
     def __repr__(self) -> str:
@@ -231,7 +233,7 @@ class EmbeddedCollection:
     def __init__(self, database: EmbeddedDatabase, name: str) -> None:
         self._database = database
         self._client = database.client
-        self._mongomock = database._mongomock.get_collection(name)
+        self._mongomock: Any = database._mongomock.get_collection(name)
         self._mongomock._iter_documents = iter_documents.__get__(self._mongomock)
         self.name = name
 
@@ -334,10 +336,11 @@ class EmbeddedCollection:
         update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         upsert: bool = False,
         *,
-        sort: SortSpec | None = None,
+        sort: Mapping[str, Any] | None = None,
     ) -> UpdateResult:
         async with self._round_trip("update", write=True):
-            return UpdateResult(self._update(UpdateOne(filter, update, upsert, sort=sort)), True)
+            request = UpdateOne(filter, update, upsert, sort=sort)
+            return UpdateResult(self._update(request), True)
 
     async def update_many(
         self,
@@ -354,7 +357,7 @@ class EmbeddedCollection:
         replacement: Mapping[str, Any],
         upsert: bool = False,
         *,
-        sort: SortSpec | None = None,
+        sort: Mapping[str, Any] | None = None,
     ) -> UpdateResult:
         async with self._round_trip("update", write=True):
             request = ReplaceOne(filter, replacement, upsert, sort=sort)
@@ -552,10 +555,10 @@ class EmbeddedCollection:
                     return None
                 upserted_id = self._update(request)["upserted"]
                 if return_document:  # ReturnDocument.AFTER is True
-                    return self._mongomock.find_one({"_id": upserted_id}, projection)
+                    return self._stored({"_id": upserted_id}, projection)
                 return None
             by_id = {"_id": target["_id"]}
-            before = self._mongomock.find_one(by_id, projection)
+            before = self._stored(by_id, projection)
             if isinstance(request, DeleteOne):
                 self._mongomock.delete_one(by_id)
                 return before
@@ -565,8 +568,14 @@ class EmbeddedCollection:
             else:
                 self._update(UpdateOne(pinned, request._doc))
             if return_document:
-                return self._mongomock.find_one(by_id, projection)
+                return self._stored(by_id, projection)
             return before
+
+    def _stored(
+        self, filter: Mapping[str, Any], projection: Mapping[str, Any] | Iterable[str] | None
+    ) -> Document | None:
+        found: Document | None = self._mongomock.find_one(filter, projection)
+        return found
 
     async def _bulk(self, requests: Sequence[WriteRequest], ordered: bool) -> Document:
         """Run write requests as pymongo batches them; raise BulkWriteError on write errors.

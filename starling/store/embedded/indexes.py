@@ -5,11 +5,11 @@ collection."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import mongomock
 from bson import ObjectId
+from mongomock.collection import Collection as MockCollection
 from mongomock.filtering import filter_applies
 from pymongo.operations import ReplaceOne, UpdateMany, UpdateOne
 
@@ -120,7 +120,7 @@ class FieldIndexes:
 
 
 _INDEXES: weakref.WeakKeyDictionary[Any, FieldIndexes] = weakref.WeakKeyDictionary()
-_SCAN = mongomock.Collection._iter_documents
+_SCAN: Callable[[MockCollection, Any], Iterable[Document]] = MockCollection._iter_documents
 
 
 def indexes_of(store: Any) -> FieldIndexes:
@@ -131,7 +131,7 @@ def indexes_of(store: Any) -> FieldIndexes:
     return indexes
 
 
-def iter_documents(collection: mongomock.Collection, filter: Any) -> Iterable[Document]:
+def iter_documents(collection: MockCollection, filter: Any) -> Iterable[Document]:
     """mongomock's one scanning primitive (find, update, delete, unique checks), narrowed to
     index candidates when the filter allows."""
     store = collection._store

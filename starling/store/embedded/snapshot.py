@@ -38,7 +38,7 @@ FORMAT = "starling-embedded-snapshot"
 VERSION = 1
 # Index options a snapshot keeps (what ``create_index`` accepts back).
 _INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression")
-_CODEC = CodecOptions(tz_aware=True)
+_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
 class SnapshotError(RuntimeError):

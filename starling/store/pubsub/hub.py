@@ -83,7 +83,8 @@ class Subscriber:
             raise SubscriberDropped("this subscription fell too far behind and was closed")
         if item is _CLOSED:
             raise StopAsyncIteration
-        return item
+        event: Event = item  # the queue holds events and the two markers
+        return event
 
 
 class EventHub:

@@ -21,9 +21,11 @@ from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import Address, Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -32,8 +34,11 @@ from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from starling import tracing
 from starling.config import ConfigError, Settings
+from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
+from starling.request_log import RequestLogMiddleware
 from starling.resolvers.capacity import LiveCapacity, Tally
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import RateLimited
@@ -42,6 +47,7 @@ from starling.resolvers.sessions import SessionWatch
 from starling.schema import schema
 from starling.schema.errors import classify
 from starling.socket_protocols import LegacyWSHandler, TextFrameWebSocketAdapter, TransportWSHandler
+from starling.store.gauges import sample_gauges
 from starling.store.mongo import Mongo
 from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
@@ -95,6 +101,10 @@ class StarlingGraphQL(GraphQL[RequestContext, None]):
         # Subscriptions are counted by themselves (resolvers.capacity), with an error code.
         super().__init__(*args, **{**kwargs, "max_subscriptions_per_connection": None})
         self.persisted_queries = persisted_queries
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return offline_page()  # the assets come from Starling, not a CDN
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -219,6 +229,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    await sample_gauges(request.app.state.services, request.app.state.hub)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -312,6 +323,8 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets"),
         ],
         lifespan=lifespan,
+        middleware=[*tracing.middleware(settings), Middleware(RequestLogMiddleware)],
     )

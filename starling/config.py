@@ -20,6 +20,7 @@ real datastores and a token secret) is ``Settings.require``.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ URL_SCHEMES = {
     "mongodb_url": ("mongodb", "mongodb+srv"),
     "redis_url": ("redis", "rediss", "unix"),
     "public_url": ("http", "https"),
+    "otlp_endpoint": ("http", "https"),
 }
 
 
@@ -280,6 +282,45 @@ class Settings(BaseSettings):
         default=False, description="Run the arq worker inside the API process (set by `dev`)."
     )
     log_level: LogLevel = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="`json` (one object per line) or `text`; unset = JSON for `serve` and `worker`, "
+        "text for `dev`.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        default=10,
+        ge=1,
+        description="On SIGTERM, how long `serve` lets in-flight requests finish (and the worker its "
+        "jobs, which are re-queued past it) before cancelling them.",
+    )
+
+    # --- tracing (optional: the `tracing` extra) ----------------------------------------
+    tracing_enabled: bool = Field(
+        default=False,
+        description="Export OpenTelemetry traces (requests, Redis, MongoDB, jobs) over OTLP/HTTP.",
+    )
+    tracing_service_name: str = Field(default="starling", description="`service.name` of exported traces.")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces URL (e.g. `http://collector:4318/v1/traces`); unset = the "
+        "exporter's own `OTEL_EXPORTER_OTLP_*` variables.",
+    )
+    tracing_field_spans: bool = Field(
+        default=False, description="Also a span per resolved GraphQL field (costly: one per field and item)."
+    )
+
+    # --- development server (`starling dev`) ------------------------------------------
+    starling_data_dir: Path = Field(
+        default=Path(".starling"),
+        description="Where `starling dev` keeps its embedded MongoDB snapshot and development "
+        "TOKEN_SECRET across restarts (`--reset` empties it).",
+    )
+    dev_snapshot_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often `starling dev` saves the embedded MongoDB when it changed (also "
+        "on shutdown); a crash loses at most the changes of this interval.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

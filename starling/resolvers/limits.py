@@ -30,11 +30,11 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from starling.resolvers.errors import RateLimited
 from starling.store import ratelimit
+from starling.store.metrics import RATE_LIMITED
 from starling.store.ratelimit import Decision, Limit
 from starling.store.services import Services
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from starling.resolvers.context import RequestContext
 
 log = logging.getLogger(__name__)
-
-RATE_LIMITED = Counter("starling_rate_limited_total", "Requests a rate limit refused", ["bucket"])
 
 
 class Bucket(StrEnum):
@@ -115,7 +113,7 @@ class RateLimits:
         refused = [(bucket, d) for (bucket, _), d in zip(keyed, decisions, strict=True) if not d.allowed]
         if refused:
             for bucket, _ in refused:
-                RATE_LIMITED.labels(bucket.value).inc()
+                RATE_LIMITED.labels(bucket.value).inc()  # store.metrics
             bucket, decision = max(refused, key=lambda pair: pair[1].retry_after)
             wait = retry_after_seconds(decision)
             raise RateLimited(f"{REFUSALS[bucket]}; try again in {wait} s.", retry_after=wait)

@@ -12,6 +12,7 @@ from starling.schema.errors import ErrorCodes
 from starling.schema.execution import StarlingExecutor
 from starling.schema.limits import QueryBudget
 from starling.schema.mutation import Mutation
+from starling.schema.observability import OperationMetrics
 from starling.schema.query import Query
 from starling.schema.subscription import Subscription
 
@@ -30,6 +31,7 @@ schema = StarlingSchema(
     subscription=Subscription,
     execution_context_class=StarlingExecutor,
     extensions=[
+        OperationMetrics,  # first: it sees the errors once ErrorCodes has coded them
         ErrorCodes,
         QueryBudget,
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),

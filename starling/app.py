@@ -1,8 +1,14 @@
 """The Starlette application: routes, lifespan and the GraphQL endpoint.
 
-Routes: ``/graphql`` (GraphiQL in a browser, queries over HTTP, subscriptions over
-WebSocket), ``/healthz`` (the process answers), ``/readyz`` (MongoDB and Redis answer),
-``/metrics`` (Prometheus).
+Routes: ``/graphql`` (GraphiQL in a browser when enabled, queries over HTTP, subscriptions
+over WebSocket), ``/healthz`` (the process answers), ``/readyz`` (MongoDB and Redis
+answer), ``/metrics`` (Prometheus). Every route sits behind the request body limit
+(``http_body``) and CORS for the origins of ``CORS_ALLOWED_ORIGINS`` (``origins``).
+
+A request the schema never sees (a body that is not a JSON object, a wrong type for
+``query``, ``operationName``, ``variables`` or ``extensions``) is answered 400 with a
+GraphQL error, ``extensions.code`` ``BAD_USER_INPUT``. Batches (a JSON array) are not
+supported: Strawberry answers them 400 too.
 """
 
 from __future__ import annotations
@@ -10,59 +16,73 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
-from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.types import QueryParams
 from strawberry.types import ExecutionResult
 
 from starling.config import Settings, get_settings
+from starling.http_body import BodyLimit, error_response
+from starling.origins import AllowedOrigins
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
 from starling.resolvers.context import RequestContext
 from starling.resolvers.tokens import restore_revocations
-from starling.schema import schema
+from starling.schema import build_schema
 from starling.schema.errors import classify
+from starling.schema.limits import Documents
 from starling.store.mongo import Mongo
 from starling.store.pubsub import EventHub
 from starling.store.services import Services
+from starling.websocket import TextFrameWebSocketAdapter
 from starling.workers.inprocess import InProcessWorker
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
-
-
-class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
-    """Both subscription protocols carry JSON in text frames, while ``encode_json`` gives
-    bytes (what HTTP responses want), which strawberry would send as binary frames."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(orjson.dumps(message).decode())
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
+CORS_MAX_AGE_SECONDS = 600
+# Response headers a browser page may read (rate limits announce themselves in these).
+CORS_EXPOSED_HEADERS = ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+# Strawberry's HTTP refusals, by status, as GraphQL error codes.
+HTTP_ERROR_CODES = {404: "NOT_FOUND"}
 
 
 class StarlingGraphQL(GraphQL):
-    """Strawberry's ASGI view with Starling's context, error shape and persisted queries."""
+    """Strawberry's ASGI view with Starling's context, error shape, request parsing,
+    persisted queries and origin check."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter
 
-    def __init__(self, *args: Any, persisted_queries: PersistedQueries, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        persisted_queries: PersistedQueries,
+        origins: AllowedOrigins | None = None,
+        message_max_bytes: int = Settings.model_fields["request_body_max_bytes"].default,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.persisted_queries = persisted_queries
+        self.origins = origins or AllowedOrigins.parse("")
+        self.message_max_bytes = message_max_bytes
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        # Called for cross-origin handshakes only: same-origin and non-browser clients pass.
+        return self.origins.allows(origin)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -84,11 +104,37 @@ class StarlingGraphQL(GraphQL):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson: strict UTF-8 (invalid bytes, latin-1 text and lone surrogates are
+        refused), nesting bounded (1024 levels), all as ``JSONDecodeError``."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"The request is not valid JSON: {exc.msg}.") from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A POST body: a JSON object (an array is a batch, which Strawberry refuses)."""
+        body = self.decode_json(data)
+        if not isinstance(body, dict | list):
+            raise HTTPException(400, "A GraphQL request body must be a JSON object.")
+        return body
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        # GET: ``variables`` and ``extensions`` are JSON text; their types are checked with
+        # the body's fields (``parse_http_body``).
+        data = dict(params)
+        for name in ("variables", "extensions"):
+            if data.get(name):
+                data[name] = self.decode_json(data[name])
+        return data
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item.operation_name, str | None):
+                raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
             self.persisted_queries.resolve(item)
         return data
 
@@ -101,15 +147,11 @@ class StarlingGraphQL(GraphQL):
             response = await self.run(request)
         except HTTPException as exc:
             # Malformed JSON, a missing query, a wrong method: still a GraphQL error body.
-            response = bad_request(exc.reason, exc.status_code)
+            code = HTTP_ERROR_CODES.get(exc.status_code, "BAD_USER_INPUT")
+            response = error_response(exc.reason, exc.status_code, code)
         except PersistedQueryError as exc:
-            response = bad_request(exc.message, exc.status_code, exc.code)
+            response = error_response(exc.message, exc.status_code, exc.code)
         await response(scope, receive, send)
-
-
-def bad_request(message: str, status_code: int = 400, code: str = "BAD_USER_INPUT") -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:
@@ -187,11 +229,19 @@ def create_app(
     # graphql-ws clients get a `ka` message every interval; graphql-transport-ws clients get
     # pongs to their pings, and uvicorn pings every WebSocket (ws_ping_interval) to find and
     # close dead peers, whose subscriptions are then cleaned up.
+    origins = AllowedOrigins.parse(settings.cors_allowed_origins)
     graphql = StarlingGraphQL(
-        schema,
+        build_schema(Documents.from_settings(settings)),
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
         keep_alive=True,
         keep_alive_interval=settings.ws_keep_alive_seconds,
-        persisted_queries=PersistedQueries(settings.persisted_queries_max),
+        persisted_queries=PersistedQueries(
+            settings.persisted_queries_max,
+            settings.persisted_queries_max_bytes,
+            settings.persisted_queries_entry_max_bytes,
+        ),
+        origins=origins,
+        message_max_bytes=settings.request_body_max_bytes,
     )
     return Starlette(
         routes=[
@@ -201,6 +251,19 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+        ],
+        middleware=[
+            # Outermost, so that every answer (a 413 included) carries the CORS headers.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"] if origins.any else [],
+                allow_origin_regex=origins.regex,
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+                expose_headers=CORS_EXPOSED_HEADERS,
+                max_age=CORS_MAX_AGE_SECONDS,
+            ),
+            Middleware(BodyLimit, max_bytes=settings.request_body_max_bytes),
         ],
         lifespan=lifespan,
     )

@@ -15,11 +15,19 @@ import uvicorn
 from redis import Redis as SyncRedis
 
 from starling.config import Settings, get_settings
+from starling.origins import DEV_ORIGINS
 from starling.store.redis import PrivateRedisServer
 
 log = logging.getLogger("starling")
 
 DEV_REDIS_DB = 15
+# What `starling dev` turns on unless the environment says otherwise (`serve` keeps the
+# Settings defaults: off, no origin).
+DEV_DEFAULTS: dict[str, object] = {
+    "graphiql_enabled": True,
+    "introspection_enabled": True,
+    "cors_allowed_origins": DEV_ORIGINS,
+}
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -70,8 +78,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
     if not token_secret:
         token_secret = secrets.token_urlsafe(32)
         log.warning("TOKEN_SECRET is unset: generated one for this run; tokens die with it.")
+    unset = {name: value for name, value in DEV_DEFAULTS.items() if name not in settings.model_fields_set}
     settings = settings.model_copy(
-        update={"redis_url": redis_url, "token_secret": token_secret, "run_worker_in_process": True}
+        update={**unset, "redis_url": redis_url, "token_secret": token_secret, "run_worker_in_process": True}
     )
     log.warning(
         "starling dev: MongoDB %s; Redis %s; arq worker in-process",
@@ -89,7 +98,13 @@ def cmd_dev(args: argparse.Namespace) -> None:
     # private redis-server below is stopped too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level.lower(),
+            ws_max_size=settings.request_body_max_bytes,
+        )
     finally:
         if private_redis is not None:
             private_redis.stop()
@@ -107,6 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        ws_max_size=settings.request_body_max_bytes,
     )
 
 

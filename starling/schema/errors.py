@@ -17,7 +17,9 @@ from graphql import GraphQLError
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import StreamExecutionResult
 
 from starling.resolvers.errors import StarlingError
@@ -28,6 +30,9 @@ INTERNAL_MESSAGE = "Something went wrong on our side; it has been logged."
 UNAVAILABLE_MESSAGE = "A datastore is unreachable right now; try again in a moment."
 # Outages, not bugs: the client can act on them (retry), so they say so.
 DATASTORE_OUTAGES = (RedisConnectionError, RedisTimeoutError, ConnectionFailure)
+# Strawberry's refusals before validation (no such operation, a subscription over HTTP, no
+# query): over HTTP they answer 400, over a WebSocket they arrive here as errors.
+OPERATION_MISTAKES = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
 
 
 def coded_error(message: str, code: str, source: GraphQLError | None = None) -> GraphQLError:
@@ -45,7 +50,7 @@ def classify(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, StarlingError):
         return coded_error(original.message, original.code, error)
-    if original is None or isinstance(original, GraphQLError):
+    if original is None or isinstance(original, (GraphQLError, *OPERATION_MISTAKES)):
         if error.extensions and "code" in error.extensions:
             return error
         return coded_error(error.message, "BAD_USER_INPUT", error)

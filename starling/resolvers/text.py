@@ -23,6 +23,19 @@ WORD_MAX = 100
 WORDS_MAX = 140
 
 
+def _check_storable(text: str, what: str) -> None:
+    """Refuse text that has no UTF-8 form (a lone surrogate, half of a UTF-16 pair), which
+    MongoDB, Redis and the password hash all need."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        code_point = ord(text[exc.start])
+        raise BadUserInput(
+            f"{what} contains U+{code_point:04X}, half of a UTF-16 surrogate pair, which is not a "
+            "character on its own."
+        ) from None
+
+
 def _has_control_characters(text: str, allowed: str = "") -> bool:
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 
@@ -30,6 +43,7 @@ def _has_control_characters(text: str, allowed: str = "") -> bool:
 def clean_text(text: str, maximum: int, what: str = "Text") -> str:
     """Tweet and comment text: NFC, trimmed, 1..maximum characters, no control characters
     but newline."""
+    _check_storable(text, what)
     cleaned = unicodedata.normalize("NFC", text).strip()
     if not cleaned:
         raise BadUserInput(f"{what} cannot be empty.")
@@ -47,12 +61,14 @@ def clean_handle(handle: str) -> str:
 
 
 def check_password(password: str) -> str:
+    _check_storable(password, "A password")
     if len(password) < PASSWORD_MIN:
         raise BadUserInput(f"A password needs at least {PASSWORD_MIN} characters.")
     return password
 
 
 def clean_profile_field(value: str, maximum: int, what: str) -> str:
+    _check_storable(value, what)
     cleaned = unicodedata.normalize("NFC", value).strip()
     if len(cleaned) > maximum:
         raise BadUserInput(f"{what} is {len(cleaned)} characters; the limit is {maximum}.")

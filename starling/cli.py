@@ -58,6 +58,12 @@ def _dedicated_dev_redis(url: str) -> str:
     return dev_url
 
 
+def with_dev_defaults(settings: Settings) -> Settings:
+    """``settings`` with ``DEV_DEFAULTS`` for whatever the environment did not set."""
+    unset = {name: value for name, value in DEV_DEFAULTS.items() if name not in settings.model_fields_set}
+    return settings.model_copy(update=unset)
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     from starling.app import create_app
 
@@ -78,9 +84,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
     if not token_secret:
         token_secret = secrets.token_urlsafe(32)
         log.warning("TOKEN_SECRET is unset: generated one for this run; tokens die with it.")
-    unset = {name: value for name, value in DEV_DEFAULTS.items() if name not in settings.model_fields_set}
-    settings = settings.model_copy(
-        update={**unset, "redis_url": redis_url, "token_secret": token_secret, "run_worker_in_process": True}
+    settings = with_dev_defaults(settings).model_copy(
+        update={"redis_url": redis_url, "token_secret": token_secret, "run_worker_in_process": True}
     )
     log.warning(
         "starling dev: MongoDB %s; Redis %s; arq worker in-process",

@@ -125,15 +125,15 @@ def target(redis_url: str) -> Iterator[Target]:
         yield Target(url=url, token=seed(http))
 
 
-def check_answer(target: Target, response: httpx.Response) -> None:
-    assert response.status_code < 500, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.text
+def check_answer(target: Target, query: str, response: httpx.Response) -> None:
+    assert response.status_code < 500, f"{response.text} for {query}"
+    assert response.headers["content-type"].startswith("application/json"), f"{response.text} for {query}"
     body = response.json()
     errors = body.get("errors") or []
     for error in errors:
         code = error.get("extensions", {}).get("code")
-        assert code in CONTRACT_CODES, error
-        assert not LEAKS.search(str(error)), error
+        assert code in CONTRACT_CODES, f"{error} for {query}"
+        assert not LEAKS.search(str(error)), f"{error} for {query}"
         target.answers[code] += 1
     # It ran: it has data, or an error from a field (refusals before execution have neither).
     if body.get("data") is not None or any("path" in error for error in errors):
@@ -161,7 +161,7 @@ def fuzz(target: Target, operations: st.SearchStrategy[str], examples: int) -> N
         def send(query: str) -> None:
             for headers in ({}, signed_in):
                 target.sent += 1
-                check_answer(target, http.post("/graphql", json={"query": query}, headers=headers))
+                check_answer(target, query, http.post("/graphql", json={"query": query}, headers=headers))
 
         send()
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aiodataloader import DataLoader
-
+from starling.loaders.shared import SharedLoader
 from starling.store.documents import decode_tweet, encode_tweet
 from starling.store.services import Services
 
@@ -18,7 +17,7 @@ def _in_key_order(keys: Sequence[int], docs: list[Doc]) -> list[Doc | None]:
     return [by_id.get(key) for key in keys]
 
 
-class ByIdLoader(DataLoader[int, Doc | None]):
+class ByIdLoader(SharedLoader[int, Doc | None]):
     """Documents of one collection by ``_id``: one ``$in`` query per batch."""
 
     def __init__(self, collection: Any, projection: Doc | None = None) -> None:
@@ -38,7 +37,7 @@ class UserLoader(ByIdLoader):
         super().__init__(services.db.users, {"password_hash": 0})
 
 
-class TweetLoader(DataLoader[int, Doc | None]):
+class TweetLoader(SharedLoader[int, Doc | None]):
     """Live (not deleted) tweets by ID: one Redis ``MGET`` of cached blobs, then one
     MongoDB ``$in`` for the misses, which are written back to the cache in one pipeline."""
 
@@ -71,7 +70,7 @@ class TweetLoader(DataLoader[int, Doc | None]):
         return [found.get(key) for key in keys]
 
 
-class EdgeExistsLoader(DataLoader[int, bool]):
+class EdgeExistsLoader(SharedLoader[int, bool]):
     """Whether an edge document exists from a fixed node to each key, in one query.
 
     ``EdgeExistsLoader(follows, "follower_id", viewer, "followee_id")`` answers "does the

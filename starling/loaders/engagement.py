@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aiodataloader import DataLoader
-
 from starling.loaders.documents import EdgeExistsLoader
+from starling.loaders.shared import SharedLoader
 from starling.store.counters import Counters, Counts
 from starling.store.services import Services
 
@@ -17,7 +16,7 @@ def retweet_key(author_id: int, original_id: int) -> str:
     return f"{author_id}:{original_id}"
 
 
-class CountsLoader(DataLoader[int, Counts]):
+class CountsLoader(SharedLoader[int, Counts]):
     """Like, comment and retweet counts of tweets: one Redis round trip for a whole page,
     and a recount from MongoDB for those whose counters are gone (``store.counters``)."""
 

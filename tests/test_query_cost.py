@@ -16,6 +16,7 @@ from graphql import OperationDefinitionNode, get_introspection_query, parse
 from strawberry.extensions import SchemaExtension
 
 from bench import floor, scenarios, subscribers, visible
+from bench.refusals import ATTACKS, aliased_feeds, connections
 from starling.config import Settings
 from starling.schema import StarlingSchema, schema
 from starling.schema.cost import CEILING, fragments_of, operation_cost, operation_shape
@@ -31,61 +32,20 @@ from tests.realtime import LiveApp
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-def connections(levels: int, first: int = 100) -> str:
-    """``followers(first) { nodes { following(first) { nodes { ... handle } } } }``, ``levels`` deep."""
-    names = ["followers", "following"]
-    opened = "".join(f"{names[n % 2]}(first: {first}) {{ nodes {{ " for n in range(levels))
-    return opened + "handle" + " } }" * levels
-
-
-def nested_fragments(levels: int) -> str:
-    """Each fragment spreads the next under two connections of 100: 4^levels x 100^levels."""
-    fragments = [
-        f"fragment F{n} on User {{ followers(first: 100) {{ nodes {{ ...F{n + 1} }} }} "
-        f"following(first: 100) {{ nodes {{ ...F{n + 1} }} }} }}"
-        for n in range(levels)
-    ]
-    return (
-        'query { user(handle: "x") { ...F0 } } '
-        + " ".join(fragments)
-        + f" fragment F{levels} on User {{ handle }}"
-    )
-
-
-def wide_fragments(levels: int) -> str:
-    """Six fragments, each spreading the next ten times over (10^levels spreads in all),
-    shallow enough for the depth limit: refused by cost."""
-    fragments = [
-        f"fragment W{n} on Tweet {{ " + " ".join(f"...W{n + 1}" for _ in range(10)) + " author { handle } }"
-        for n in range(levels)
-    ]
-    head = "query { homeFeed(first: 100) { nodes { ...W0 } } } "
-    return head + " ".join(fragments) + f" fragment W{levels} on Tweet {{ author {{ handle }} }}"
-
-
-def aliased_feeds(count: int) -> str:
-    return "{ " + " ".join(f"f{n}: homeFeed {{ nodes {{ id }} }}" for n in range(count)) + " }"
-
-
-ATTACKS: dict[str, tuple[str, str]] = {
-    # name: (query, what the refusal says)
-    "connections nested 6 levels": (
-        '{ user(handle: "x") { ' + connections(6) + " } }",
-        "nests fields 13 deep",
-    ),
-    "connections nested 7 levels": (
-        '{ user(handle: "x") { ' + connections(7) + " } }",
-        "nests fields 15 deep",
-    ),
-    "connections nested 3 levels": ('{ user(handle: "x") { ' + connections(3) + " } }", "1,020,202 objects"),
-    "six nested fragments": (nested_fragments(6), "nests fields 13 deep"),
-    "six wide fragments": (wide_fragments(6), "objects"),
-    "1,000 aliased homeFeed fields": (aliased_feeds(1000), "more than 1000 tokens"),
-    "1,000 homeFeed fields": ("{ " + "homeFeed { nodes { id } } " * 1000 + "}", "more than 1000 tokens"),
+# What each attack's refusal says (bench/refusals.py builds them and times the refusals).
+REFUSALS = {
+    "connections nested 6 levels": "nests fields 13 deep",
+    "connections nested 7 levels": "nests fields 15 deep",
+    "connections nested 3 levels": "1,020,202 objects",
+    "six nested fragments": "nests fields 13 deep",
+    "six wide fragments": "objects",
+    "1,000 aliased homeFeed fields": "more than 1000 tokens",
+    "1,000 homeFeed fields": "more than 1000 tokens",
 }
+ATTACK_CASES = {name: (query, REFUSALS[name]) for name, query in ATTACKS.items()}
 
 
-@pytest.mark.parametrize(("query", "refusal"), ATTACKS.values(), ids=ATTACKS.keys())
+@pytest.mark.parametrize(("query", "refusal"), ATTACK_CASES.values(), ids=ATTACK_CASES.keys())
 async def test_attacks_are_refused_before_any_datastore_round_trip(
     api: Api, query: str, refusal: str
 ) -> None:

@@ -25,10 +25,14 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
+    NameNode,
     OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
     get_operation_ast,
     parse,
     specified_rules,
@@ -236,28 +240,44 @@ def report_remaining(execution_context: ExecutionContext, remaining: int) -> Non
         report["remaining"] = remaining
 
 
+def placeholder(operation_name: str | None) -> DocumentNode:
+    """``query <operation_name> { __typename }``: stands in for a document that did not parse,
+    so that Strawberry goes on to validation, where the parse error is reported, instead of
+    parsing the text again (a hostile document parses up to the token limit: twice would
+    double what refusing it costs)."""
+    name = NameNode(value=operation_name) if operation_name is not None else None
+    selections = SelectionSetNode(selections=(FieldNode(name=NameNode(value="__typename")),))
+    return DocumentNode(
+        definitions=(
+            OperationDefinitionNode(operation=OperationType.QUERY, name=name, selection_set=selections),
+        )
+    )
+
+
 class OperationLimits(SchemaExtension):
     """Parse through ``Documents``, then refuse what is over a limit or invalid (module doc)."""
 
     def __init__(self, documents: Documents) -> None:
         self.documents = documents
         self._checked: CheckedDocument | None = None
+        self._parse_error: GraphQLError | None = None
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        # Strawberry parses again when this leaves no document (a syntax error): same limit.
-        context.parse_options["max_tokens"] = self.documents.limits.max_tokens
         if context.query is not None and context.graphql_document is None:
             try:
                 self._checked = self.documents.parse(context.query)
                 context.graphql_document = self._checked.document
-            except GraphQLError:
-                pass
+            except GraphQLError as error:  # a syntax error, the token limit
+                self._parse_error = error
+                context.graphql_document = placeholder(context.operation_name)
         yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if self._checked is not None and context.pre_execution_errors is None:
+        if self._parse_error is not None:
+            context.pre_execution_errors = [self._parse_error]
+        elif self._checked is not None and context.pre_execution_errors is None:
             schema = context.schema._schema
             variables = context.variables if isinstance(context.variables, Mapping) else {}
             errors, cost = self.documents.errors(self._checked, schema, context.operation_name, variables)

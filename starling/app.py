@@ -106,7 +106,7 @@ class StarlingGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson: strict UTF-8 (invalid bytes, latin-1 text and lone surrogates are
-        refused), nesting bounded (1024 levels), all as ``JSONDecodeError``."""
+        refused) and nesting bounded (1024 levels); what it refuses is answered 400."""
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:

@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         default=5000,
         ge=1,
         description="Most objects an operation may return: connection page sizes multiplied down the "
-        "tree, as GitHub's API counts (README, Query cost).",
+        "tree, as GitHub's API counts (README, Limits and hostile input).",
     )
     query_cache_max_entries: int = Field(
         default=1024, ge=0, description="Parsed and validated documents each API process keeps."

@@ -8,9 +8,10 @@ Scenarios: feed (homeFeed vs the floor at several concurrencies), write (postTwe
 load, post-to-visible latency), mixed (95% reads, 5% writes, post-to-visible latency),
 probe (datastore round trips per page size), fanout, subscribers and refusals
 (``bench/fanout.py``, ``bench/subscribers.py``, ``bench/refusals.py``, when present),
-report (``bench/RESULTS.md``, the chart and the README's headline, from the JSON results). Results go to ``bench/results/`` (``--out`` to
-change). Not part of the default: profile (pyinstrument profiles of the server during a
-feed run and a floor run, written beside the server's log).
+report (``bench/RESULTS.md``, the chart and the README's headline, from the JSON results).
+Results go to ``bench/results/`` (``--out`` to change). Not part of the default: profile
+(pyinstrument profiles of the server during a feed run and a floor run, written beside the
+server's log).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from starling import server
 from starling.app import StartupHook, create_app
 from starling.config import ConfigError, Settings, get_settings
 from starling.logs import LogFormat, configure_logging
+from starling.origins import DEV_ORIGINS
 from starling.store.embedded.client import EmbeddedMongoClient
 from starling.store.embedded.snapshot import SnapshotError
 from starling.store.mongo import Mongo
@@ -31,6 +32,13 @@ from starling.workers.inprocess import InProcessWorker
 log = logging.getLogger("starling")
 
 DEV_REDIS_DB = 15
+# What `starling dev` turns on unless the environment says otherwise (`serve` keeps the
+# Settings defaults: off, no origin).
+DEV_DEFAULTS: dict[str, object] = {
+    "graphiql_enabled": True,
+    "introspection_enabled": True,
+    "cors_allowed_origins": DEV_ORIGINS,
+}
 
 
 def _log_format(settings: Settings, default: LogFormat) -> LogFormat:
@@ -77,6 +85,12 @@ def _dedicated_dev_redis(url: str) -> str:
     return dev_url
 
 
+def with_dev_defaults(settings: Settings) -> Settings:
+    """``settings`` with ``DEV_DEFAULTS`` for whatever the environment did not set."""
+    unset = {name: value for name, value in DEV_DEFAULTS.items() if name not in settings.model_fields_set}
+    return settings.model_copy(update=unset)
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     from starling.dev_data import DevData
     from starling.store.mongo import connect_mongo
@@ -105,7 +119,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     if "public_url" not in settings.model_fields_set:
         # Share links follow the port this server listens on.
         updates["public_url"] = f"http://{args.host}:{args.port}"
-    settings = settings.model_copy(update=updates)
+    settings = with_dev_defaults(settings).model_copy(update=updates)
     on_ready: list[StartupHook] = []
     mongo = connect_mongo(settings) if settings.embedded_mongo else None
     engine = mongo.client if mongo is not None and isinstance(mongo.client, EmbeddedMongoClient) else None

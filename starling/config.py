@@ -40,6 +40,10 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable and what it needs."""
 
 
+KIB = 1024
+MIB = 1024 * KIB
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
@@ -269,6 +273,56 @@ class Settings(BaseSettings):
         ge=0,
         description="Automatic persisted queries (Apollo APQ) each API process remembers, least "
         "recently used dropped; 0 turns APQ off.",
+    )
+    persisted_queries_max_bytes: int = Field(
+        default=8 * MIB, ge=0, description="What the persisted queries of one process may weigh together."
+    )
+    persisted_queries_entry_max_bytes: int = Field(
+        default=64 * KIB, ge=0, description="A longer query runs but is not stored as a persisted query."
+    )
+
+    # --- query cost, before execution (schema.cost) ---------------------------------------
+    query_max_depth: int = Field(
+        default=10, ge=1, description="Deepest field nesting an operation may have (introspection aside)."
+    )
+    query_max_aliases: int = Field(
+        default=30, ge=0, description="Most aliased fields an operation may have, fragments expanded."
+    )
+    query_max_tokens: int = Field(
+        default=1000, ge=1, description="Most lexical tokens (comments included) a document may have."
+    )
+    query_max_cost: int = Field(
+        default=5000,
+        ge=1,
+        description="Most objects an operation may return: connection page sizes multiplied down the "
+        "tree, as GitHub's API counts (README, Limits and hostile input).",
+    )
+    query_cache_max_entries: int = Field(
+        default=1024, ge=0, description="Parsed and validated documents each API process keeps."
+    )
+    query_cache_max_bytes: int = Field(
+        default=32 * MIB, ge=0, description="What those documents may weigh together (estimated)."
+    )
+    query_cache_entry_max_bytes: int = Field(
+        default=256 * KIB, ge=0, description="A document estimated heavier than this is not cached."
+    )
+
+    # --- HTTP and browsers ----------------------------------------------------------------
+    request_body_max_bytes: int = Field(
+        default=MIB,
+        ge=1,
+        description="Largest request body (and WebSocket message); a larger one is refused unread (413).",
+    )
+    cors_allowed_origins: str = Field(
+        default="",
+        description="Comma-separated origins browsers may call from (HTTP and WebSocket); a port may be "
+        "`*` (`http://localhost:*`), `*` alone allows any. `starling dev` allows localhost by default.",
+    )
+    graphiql_enabled: bool = Field(
+        default=False, description="Serve GraphiQL at GET /graphql (`starling dev`: on by default)."
+    )
+    introspection_enabled: bool = Field(
+        default=False, description="Answer schema introspection (`starling dev`: on by default)."
     )
 
     # --- processes --------------------------------------------------------------------

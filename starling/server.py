@@ -57,5 +57,7 @@ def run(app: Any, settings: Settings, log_format: LogFormat, **options: Any) -> 
         # The client address is Starling's to work out (TRUSTED_PROXY_HOPS, app.client_address):
         # uvicorn's own X-Forwarded-For handling would trust any proxy on loopback.
         proxy_headers=False,
+        # A WebSocket frame is a request too (socket_protocols checks it again, with an answer).
+        ws_max_size=settings.request_body_max_bytes,
         **options,
     )

@@ -139,9 +139,6 @@ def enable(settings: Settings, exporter: Any = None) -> Any:
         instrumentor.instrument(tracer_provider=provider)
     propagator = job_context.Propagator(inject=inject, extract=extract)
     job_context.register(propagator)
-    from starling.schema import schema
-
-    schema.extensions = (*schema.extensions, extension)
     _active = _Tracing(provider, propagator, extension, instrumentors)
     return provider
 
@@ -151,14 +148,19 @@ def disable() -> None:
     global _active
     if _active is None:
         return
-    from starling.schema import schema
-
-    schema.extensions = tuple(ext for ext in schema.extensions if ext is not _active.extension)
     job_context.unregister(_active.propagator)
     for instrumentor in _active.instrumentors:
         instrumentor.uninstrument()
     _active.provider.shutdown()
     _active = None
+
+
+def schema_extensions(settings: Settings) -> list[type]:
+    """The schema extensions of a traced app (none when tracing is off); enables tracing."""
+    if not settings.tracing_enabled:
+        return []
+    enable(settings)
+    return [_active.extension] if _active is not None else []
 
 
 def middleware(settings: Settings) -> list[Middleware]:

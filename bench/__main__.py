@@ -6,11 +6,12 @@
 
 Scenarios: feed (homeFeed vs the floor at several concurrencies), write (postTweet under
 load, post-to-visible latency), mixed (95% reads, 5% writes, post-to-visible latency),
-probe (datastore round trips per page size), fanout and subscribers (``bench/fanout.py``,
-``bench/subscribers.py``, when present), report (``bench/RESULTS.md``, the chart and the
-README's headline, from the JSON results). Results go to ``bench/results/`` (``--out`` to
-change). Not part of the default: profile (pyinstrument profiles of the server during a
-feed run and a floor run, written beside the server's log).
+probe (datastore round trips per page size), fanout, subscribers and refusals
+(``bench/fanout.py``, ``bench/subscribers.py``, ``bench/refusals.py``, when present),
+report (``bench/RESULTS.md``, the chart and the README's headline, from the JSON results).
+Results go to ``bench/results/`` (``--out`` to change). Not part of the default: profile
+(pyinstrument profiles of the server during a feed run and a floor run, written beside the
+server's log).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from bench.load import ROOT, ServerProcess, wrk_binary
 
 RESULTS = ROOT / "bench" / "results"
 LOAD_SCENARIOS = ("feed", "write", "mixed")
-OTHER_HARNESSES = ("fanout", "subscribers")
+OTHER_HARNESSES = ("fanout", "subscribers", "refusals")
 ALL = (*LOAD_SCENARIOS, "probe", *OTHER_HARNESSES, "report")
 EXTRA = ("profile",)  # not part of `all`: pyinstrument slows the server it profiles
 SIZES = {

@@ -3,9 +3,10 @@
 The server under test mounts, beside the real ``/graphql``, GraphQL endpoints that serve
 the same ``homeFeed`` with some of the speed-ups of ``bench/RESULTS.md`` switched off:
 
-    /bench/graphql/plain      Strawberry as it comes: no parser or validation cache,
+    /bench/graphql/plain      Strawberry as it comes: no parser or validation cache (each
+                              request parsed, held to the limits and validated anew),
                               ``json.dumps`` responses, no page prefetch
-    /bench/graphql/caches     + parser and validation caches
+    /bench/graphql/caches     + parser and validation caches (``schema.limits``)
     /bench/graphql/orjson     + orjson responses
     /graphql                  + page prefetch (the production endpoint, query text)
     /graphql, by hash         + automatic persisted queries (production, as clients send it)
@@ -22,16 +23,17 @@ from typing import Any
 
 import strawberry
 from strawberry.asgi import GraphQL
-from strawberry.extensions import ParserCache, ValidationCache
 
 from starling.app import StarlingGraphQL
+from starling.config import Settings
 from starling.persisted_queries import PersistedQueries
 from starling.resolvers import feed
-from starling.schema import PARSE_CACHE_SIZE, StarlingSchema
+from starling.schema import StarlingSchema
+from starling.schema.budget import QueryBudget
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.errors import ErrorCodes
 from starling.schema.execution import StarlingExecutor
-from starling.schema.limits import QueryBudget
+from starling.schema.limits import Documents, OperationLimits
 from starling.schema.types import Info, Tweet
 
 PATH = "/bench/graphql/{variant}"
@@ -57,13 +59,10 @@ class StandardJsonGraphQL(StarlingGraphQL):
 
 
 def _schema(cached: bool) -> StarlingSchema:
+    settings = Settings() if cached else Settings(query_cache_max_entries=0)
+    documents = Documents.from_settings(settings)
     # The query budget is no speed-up: every variant pays it, as production does.
-    extensions: list[Any] = [ErrorCodes, QueryBudget]
-    if cached:
-        extensions += [
-            lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
-            lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
-        ]
+    extensions: list[Any] = [ErrorCodes, lambda: OperationLimits(documents), QueryBudget]
     return StarlingSchema(
         query=UnprefetchedQuery, extensions=extensions, execution_context_class=StarlingExecutor
     )
@@ -71,7 +70,7 @@ def _schema(cached: bool) -> StarlingSchema:
 
 def variants() -> dict[str, StarlingGraphQL]:
     """Variant name -> its ASGI view (mount each at ``PATH.format(variant=name)``)."""
-    no_apq = PersistedQueries(0)
+    no_apq = PersistedQueries(0, 0, 0)
     plain, cached = _schema(cached=False), _schema(cached=True)
     return {
         "plain": StandardJsonGraphQL(plain, persisted_queries=no_apq),

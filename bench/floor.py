@@ -5,7 +5,8 @@ query (``FEED_QUERY``) from the same datastore reads: the same domain operation 
 page (``feed.home_feed``: auth, timeline, celebrity merge, hydration, after the query budget
 charge every operation pays) and the same loaders
 for authors, counts and the viewer's likes, batched the same way. What it leaves out is
-GraphQL: parsing, validation, execution, per-field resolvers and result building. The
+GraphQL: parsing, validation, costing, execution, per-field resolvers and result building
+(the ``extensions.cost`` it answers with is worked out once per page size). The
 feed/floor throughput ratio is therefore the share of the feed's capacity that GraphQL
 leaves. Mounted by ``bench.server`` only, never by the app.
 """
@@ -13,9 +14,11 @@ leaves. Mounted by ``bench.server`` only, never by the app.
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from typing import Any
 
 import orjson
+from graphql import get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,7 +27,9 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import BadUserInput, StarlingError
 from starling.resolvers.limits import RateLimits, charge_cost
 from starling.resolvers.pagination import DEFAULT_FIRST, encode_cursor
-from starling.schema.limits import DEFAULT_OPERATION_COST
+from starling.schema import schema
+from starling.schema.cost import fragments_of, operation_cost
+from starling.schema.limits import cost_report
 
 PATH = "/bench/feed"
 
@@ -51,6 +56,17 @@ def _error(error: StarlingError) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+@lru_cache
+def _cost(first: int, page_size_max: int, maximum: int) -> dict[str, int]:
+    """``extensions.cost`` of ``FEED_QUERY`` for a page size, as the GraphQL endpoint reports it."""
+    document = parse(FEED_QUERY)
+    operation = get_operation_ast(document)
+    assert operation is not None
+    fragments = fragments_of(document.definitions)
+    requested = operation_cost(schema._schema, operation, fragments, {"first": first}, page_size_max)
+    return cost_report(requested, maximum)
+
+
 def _first(value: str | None) -> int:
     if value is None:
         return DEFAULT_FIRST
@@ -71,7 +87,11 @@ async def floor_feed(request: Request) -> Response:
     )
     try:
         first = _first(request.query_params.get("first"))
-        await charge_cost(ctx, DEFAULT_OPERATION_COST)  # what /graphql charges every operation
+        settings = services.settings
+        cost = dict(_cost(first, settings.page_size_max, settings.query_max_cost))
+        remaining = await charge_cost(ctx, cost["requested"])  # what /graphql charges it
+        if remaining is not None:
+            cost["remaining"] = remaining
         page = await feed.home_feed(ctx, first, None)
     except StarlingError as error:
         return _error(error)
@@ -102,5 +122,9 @@ async def floor_feed(request: Request) -> Response:
         for cursor, doc, author, count, has_liked in zip(cursors, docs, authors, counts, liked, strict=True)
     ]
     page_info = {"hasNextPage": page.has_next_page, "endCursor": cursors[-1] if cursors else None}
-    body = {"data": {"homeFeed": {"edges": edges, "pageInfo": page_info}}}
+    settings = ctx.services.settings
+    body = {
+        "data": {"homeFeed": {"edges": edges, "pageInfo": page_info}},
+        "extensions": {"cost": cost},
+    }
     return Response(orjson.dumps(body), media_type="application/json")

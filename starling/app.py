@@ -1,8 +1,14 @@
 """The Starlette application: routes, lifespan and the GraphQL endpoint.
 
-Routes: ``/graphql`` (GraphiQL in a browser, queries over HTTP, subscriptions over
-WebSocket), ``/healthz`` (the process answers), ``/readyz`` (MongoDB and Redis answer),
-``/metrics`` (Prometheus).
+Routes: ``/graphql`` (GraphiQL in a browser when enabled, queries over HTTP, subscriptions
+over WebSocket), ``/healthz`` (the process answers), ``/readyz`` (MongoDB and Redis
+answer), ``/metrics`` (Prometheus). Every route sits behind the request body limit
+(``http_body``) and CORS for the origins of ``CORS_ALLOWED_ORIGINS`` (``origins``).
+
+A request the schema never sees (a body that is not a JSON object, a wrong type for
+``query``, ``operationName``, ``variables`` or ``extensions``) is answered 400 with a
+GraphQL error, ``extensions.code`` ``BAD_USER_INPUT``. Batches (a JSON array) are not
+supported: Strawberry answers them 400 too.
 """
 
 from __future__ import annotations
@@ -21,27 +27,38 @@ from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import Address, Headers
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
+from strawberry.http.types import QueryParams
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from starling import tracing
 from starling.config import ConfigError, Settings
+from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
+from starling.http_body import BodyLimit, error_response
+from starling.origins import AllowedOrigins
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
+from starling.request_log import RequestLogMiddleware
 from starling.resolvers.capacity import LiveCapacity, Tally
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.limits import RateLimits, retry_after_seconds
 from starling.resolvers.sessions import SessionWatch
-from starling.schema import schema
+from starling.schema import build_schema
 from starling.schema.errors import classify
+from starling.schema.limits import Documents
 from starling.socket_protocols import LegacyWSHandler, TextFrameWebSocketAdapter, TransportWSHandler
+from starling.store.gauges import sample_gauges
 from starling.store.mongo import Mongo
 from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
@@ -49,6 +66,11 @@ from starling.store.services import Services
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
+CORS_MAX_AGE_SECONDS = 600
+# Response headers a browser page may read (rate limits announce themselves in these).
+CORS_EXPOSED_HEADERS = ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+# Strawberry's HTTP refusals, by status, as GraphQL error codes.
+HTTP_ERROR_CODES = {404: "NOT_FOUND"}
 
 
 def client_address(client: Address | None, headers: Headers, proxy_hops: int) -> str | None:
@@ -84,17 +106,35 @@ def rate_limit_headers(limits: RateLimits) -> dict[str, str]:
 
 
 class StarlingGraphQL(GraphQL[RequestContext, None]):
-    """Strawberry's ASGI view with Starling's context, error shape, persisted queries, rate
-    limit headers and WebSocket protocols (``socket_protocols``)."""
+    """Strawberry's ASGI view with Starling's context, error shape, request parsing,
+    persisted queries, origin check, rate limit headers and WebSocket protocols
+    (``socket_protocols``)."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, *args: Any, persisted_queries: PersistedQueries, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        persisted_queries: PersistedQueries,
+        origins: AllowedOrigins | None = None,
+        message_max_bytes: int = Settings.model_fields["request_body_max_bytes"].default,
+        **kwargs: Any,
+    ) -> None:
         # Subscriptions are counted by themselves (resolvers.capacity), with an error code.
         super().__init__(*args, **{**kwargs, "max_subscriptions_per_connection": None})
         self.persisted_queries = persisted_queries
+        self.origins = origins or AllowedOrigins.parse("")
+        self.message_max_bytes = message_max_bytes
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        # Called for cross-origin handshakes only: same-origin and non-browser clients pass.
+        return self.origins.allows(origin)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return offline_page()  # the assets come from Starling, not a CDN
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -140,11 +180,37 @@ class StarlingGraphQL(GraphQL[RequestContext, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson: strict UTF-8 (invalid bytes, latin-1 text and lone surrogates are
+        refused) and nesting bounded (1024 levels); what it refuses is answered 400."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"The request is not valid JSON: {exc.msg}.") from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A POST body: a JSON object (an array is a batch, which Strawberry refuses)."""
+        body = self.decode_json(data)
+        if not isinstance(body, dict | list):
+            raise HTTPException(400, "A GraphQL request body must be a JSON object.")
+        return body
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        # GET: ``variables`` and ``extensions`` are JSON text; their types are checked with
+        # the body's fields (``parse_http_body``).
+        data: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if data.get(name):
+                data[name] = self.decode_json(data[name])
+        return data
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item.operation_name, str | None):
+                raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
             self.persisted_queries.resolve(item)
         return data
 
@@ -160,9 +226,10 @@ class StarlingGraphQL(GraphQL[RequestContext, None]):
             response = await self.run(request)
         except HTTPException as exc:
             # Malformed JSON, a missing query, a wrong method: still a GraphQL error body.
-            response = bad_request(exc.reason, exc.status_code)
+            code = HTTP_ERROR_CODES.get(exc.status_code, "BAD_USER_INPUT")
+            response = error_response(exc.reason, exc.status_code, code)
         except PersistedQueryError as exc:
-            response = bad_request(exc.message, exc.status_code, exc.code)
+            response = error_response(exc.message, exc.status_code, exc.code)
         await response(scope, receive, send)
 
     async def _serve_socket(self, websocket: WebSocket) -> None:
@@ -196,11 +263,6 @@ async def refuse_socket(websocket: WebSocket, refused: RateLimited) -> None:
         await websocket.close(code=1013, reason="Too many WebSockets from your address")
 
 
-def bad_request(message: str, status_code: int = 400, code: str = "BAD_USER_INPUT") -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
-
-
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -224,6 +286,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    await sample_gauges(request.app.state.services, request.app.state.hub)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -301,12 +364,20 @@ def create_app(
     # graphql-ws clients get a `ka` message every interval; graphql-transport-ws clients get
     # pongs to their pings, and uvicorn pings every WebSocket (ws_ping_interval) to find and
     # close dead peers, whose subscriptions are then cleaned up.
+    origins = AllowedOrigins.parse(settings.cors_allowed_origins)
     graphql = StarlingGraphQL(
-        schema,
+        build_schema(Documents.from_settings(settings), tracing.schema_extensions(settings)),
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
         keep_alive=True,
         keep_alive_interval=settings.ws_keep_alive_seconds,
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
-        persisted_queries=PersistedQueries(settings.persisted_queries_max),
+        persisted_queries=PersistedQueries(
+            settings.persisted_queries_max,
+            settings.persisted_queries_max_bytes,
+            settings.persisted_queries_entry_max_bytes,
+        ),
+        origins=origins,
+        message_max_bytes=settings.request_body_max_bytes,
     )
     return Starlette(
         routes=[
@@ -316,6 +387,23 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets"),
+        ],
+        middleware=[
+            *tracing.middleware(settings),
+            Middleware(RequestLogMiddleware),
+            # Outside the body limit, so that every answer (a 413 included) carries the CORS
+            # headers; the two above only observe.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"] if origins.any else [],
+                allow_origin_regex=origins.regex,
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+                expose_headers=CORS_EXPOSED_HEADERS,
+                max_age=CORS_MAX_AGE_SECONDS,
+            ),
+            Middleware(BodyLimit, max_bytes=settings.request_body_max_bytes),
         ],
         lifespan=lifespan,
     )

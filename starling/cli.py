@@ -10,18 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import secrets
 import signal
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import uvicorn
 from redis import Redis as SyncRedis
 from starlette.applications import Starlette
 
+from starling import server
 from starling.app import StartupHook, create_app
 from starling.config import ConfigError, Settings, get_settings
+from starling.logs import LogFormat, configure_logging
+from starling.origins import DEV_ORIGINS
+from starling.store.embedded.client import EmbeddedMongoClient
+from starling.store.embedded.snapshot import SnapshotError
 from starling.store.mongo import Mongo
 from starling.store.redis import PrivateRedisServer
 from starling.workers.inprocess import InProcessWorker
@@ -29,16 +32,28 @@ from starling.workers.inprocess import InProcessWorker
 log = logging.getLogger("starling")
 
 DEV_REDIS_DB = 15
+# What `starling dev` turns on unless the environment says otherwise (`serve` keeps the
+# Settings defaults: off, no origin).
+DEV_DEFAULTS: dict[str, object] = {
+    "graphiql_enabled": True,
+    "introspection_enabled": True,
+    "cors_allowed_origins": DEV_ORIGINS,
+}
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if logging.getLogger().level > logging.DEBUG:
-        # arq logs every job start and end at INFO: too chatty unless debugging.
-        logging.getLogger("arq").setLevel(logging.WARNING)
+def _log_format(settings: Settings, default: LogFormat) -> LogFormat:
+    return settings.log_format or default
+
+
+def _configure_logging(settings: Settings, default: LogFormat) -> None:
+    configure_logging(settings.log_level, _log_format(settings, default))
+
+
+def _exit_on_sigterm() -> None:
+    """uvicorn re-raises SIGTERM once its graceful shutdown is done; exit normally then, so
+    ``finally`` blocks run (the dev snapshot, the private redis-server) and the exit code
+    says the shutdown was clean."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
 def build_app(
@@ -69,9 +84,21 @@ def _dedicated_dev_redis(url: str) -> str:
     return dev_url
 
 
+def with_dev_defaults(settings: Settings) -> Settings:
+    """``settings`` with ``DEV_DEFAULTS`` for whatever the environment did not set."""
+    unset = {name: value for name, value in DEV_DEFAULTS.items() if name not in settings.model_fields_set}
+    return settings.model_copy(update=unset)
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
+    from starling.dev_data import DevData
+    from starling.store.mongo import connect_mongo
+
     settings = get_settings()
-    _configure_logging(settings)
+    _configure_logging(settings, "text")
+    data = DevData.open(
+        settings.starling_data_dir, snapshot_seconds=settings.dev_snapshot_seconds, reset=args.reset
+    )
     private_redis: PrivateRedisServer | None = None
     if settings.redis_url is None:
         private_redis = PrivateRedisServer()
@@ -79,61 +106,83 @@ def cmd_dev(args: argparse.Namespace) -> None:
         redis_note = f"private redis-server at {redis_url}"
     elif settings.embedded_mongo:
         redis_url = _dedicated_dev_redis(settings.redis_url)
-        redis_note = f"{redis_url} (database {DEV_REDIS_DB}, flushed: embedded MongoDB is empty)"
+        redis_note = f"{redis_url} (database {DEV_REDIS_DB}, flushed: rebuilt from MongoDB)"
     else:
         redis_url = settings.redis_url
         redis_note = redis_url
-    token_secret = settings.token_secret
-    if not token_secret:
-        token_secret = secrets.token_urlsafe(32)
-        log.warning("TOKEN_SECRET is unset: generated one for this run; tokens die with it.")
-    settings = settings.model_copy(
-        update={"redis_url": redis_url, "token_secret": token_secret, "run_worker_in_process": True}
-    )
-    log.warning(
+    updates: dict[str, object] = {
+        "redis_url": redis_url,
+        "token_secret": settings.token_secret or data.token_secret(),
+        "run_worker_in_process": True,
+    }
+    if "public_url" not in settings.model_fields_set:
+        # Share links follow the port this server listens on.
+        updates["public_url"] = f"http://{args.host}:{args.port}"
+    settings = with_dev_defaults(settings).model_copy(update=updates)
+    on_ready: list[StartupHook] = []
+    mongo = connect_mongo(settings) if settings.embedded_mongo else None
+    engine = mongo.client if mongo is not None and isinstance(mongo.client, EmbeddedMongoClient) else None
+    if engine is not None:
+        try:
+            data.restore(engine)
+        except SnapshotError as exc:
+            sys.exit(f"starling dev: {exc}; start with --reset to discard it")
+        on_ready.append(data.keep_saving(engine))
+    log.info(
         "starling dev: MongoDB %s; Redis %s; arq worker in-process",
-        "embedded (mongomock, in memory)" if settings.embedded_mongo else settings.mongodb_url,
+        f"embedded (mongomock, saved in {data.directory})" if engine else settings.mongodb_url,
         redis_note,
     )
-    on_ready = []
     if args.seed:
         from starling.demo import seed_demo
 
         on_ready.append(seed_demo)
-    app = build_app(settings, on_ready=on_ready)
-    log.warning("GraphiQL: http://%s:%d/graphql", args.host, args.port)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the
-    # private redis-server below is stopped too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    app = build_app(settings, mongo=mongo, on_ready=on_ready)
+    log.info("GraphiQL: http://%s:%d/graphql", args.host, args.port)
+    _exit_on_sigterm()
     try:
-        uvicorn.run(
-            app, host=args.host, port=args.port, log_level=settings.log_level.lower(), proxy_headers=False
-        )
+        server.run(app, settings, _log_format(settings, "text"), host=args.host, port=args.port)
     finally:
+        if engine is not None:
+            data.save(engine)
         if private_redis is not None:
             private_redis.stop()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = get_settings()
-    _configure_logging(settings)
-    _require_datastores(settings, "serve")
-    uvicorn.run(
+    _configure_logging(settings, "json")
+    if args.embedded:
+        if args.workers != 1:
+            raise ConfigError("`starling serve --embedded` keeps MongoDB in one process: use --workers 1")
+        if not settings.embedded_mongo:
+            raise ConfigError("`starling serve --embedded` and MONGODB_URL exclude each other")
+        settings.require("redis_url", "token_secret", role="`starling serve --embedded`")
+        log.warning("starling serve --embedded: MongoDB in memory, lost when the process exits")
+    else:
+        _require_datastores(settings, "serve")
+    log.info(
+        "starling serve on http://%s:%d with %d process(es); graceful shutdown within %d s",
+        args.host,
+        args.port,
+        args.workers,
+        settings.shutdown_timeout_seconds,
+    )
+    _exit_on_sigterm()
+    server.run(
         "starling.cli:app_from_environment",
+        settings,
+        _log_format(settings, "json"),
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=settings.log_level.lower(),
-        # The client address is Starling's to work out (TRUSTED_PROXY_HOPS, app.client_address):
-        # uvicorn's own X-Forwarded-For handling would trust any proxy on loopback.
-        proxy_headers=False,
     )
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = get_settings()
-    _configure_logging(settings)
+    _configure_logging(settings, "json")
     _require_datastores(settings, "worker")
     asyncio.run(_run_worker(settings))
 
@@ -144,8 +193,14 @@ async def _run_worker(settings: Settings) -> None:
     from starling.workers.supervisor import Supervisor
 
     services = await Services.open(settings)
-    supervisor = Supervisor(lambda: build_worker(services, settings, handle_signals=True))
-    log.warning("starling worker consuming %s", settings.queue_name)
+    # On SIGTERM: stop taking jobs, let running ones finish for SHUTDOWN_TIMEOUT_SECONDS,
+    # then cancel them, which arq re-queues (every job is idempotent).
+    supervisor = Supervisor(
+        lambda: build_worker(
+            services, settings, handle_signals=True, job_completion_wait=settings.shutdown_timeout_seconds
+        )
+    )
+    log.info("starling worker consuming %s", settings.queue_name)
     try:
         await supervisor.run()
     finally:
@@ -165,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="everything in one process on embedded defaults")
-    dev.add_argument("--seed", action="store_true", help="load a small demo network")
+    dev.add_argument("--seed", action="store_true", help="load a small demo network into an empty store")
+    dev.add_argument(
+        "--reset", action="store_true", help="forget the data kept in STARLING_DATA_DIR and start empty"
+    )
     dev.add_argument("--host", default=defaults.host)
     dev.add_argument("--port", type=int, default=defaults.port)
     dev.set_defaults(handler=cmd_dev)
@@ -174,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=defaults.host)
     serve.add_argument("--port", type=int, default=defaults.port)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the API alone on the embedded in-memory MongoDB (one process, no worker: for trying "
+        "and testing the server itself; data is lost on exit)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     worker = commands.add_parser("worker", help="the arq worker (fan-out, flushes, repairs)")

@@ -20,6 +20,7 @@ real datastores and a token secret) is ``Settings.require``.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -32,11 +33,16 @@ URL_SCHEMES = {
     "redis_url": ("redis", "rediss", "unix"),
     "queue_redis_url": ("redis", "rediss", "unix"),
     "public_url": ("http", "https"),
+    "otlp_endpoint": ("http", "https"),
 }
 
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable and what it needs."""
+
+
+KIB = 1024
+MIB = 1024 * KIB
 
 
 class Settings(BaseSettings):
@@ -283,6 +289,56 @@ class Settings(BaseSettings):
         description="Automatic persisted queries (Apollo APQ) each API process remembers, least "
         "recently used dropped; 0 turns APQ off.",
     )
+    persisted_queries_max_bytes: int = Field(
+        default=8 * MIB, ge=0, description="What the persisted queries of one process may weigh together."
+    )
+    persisted_queries_entry_max_bytes: int = Field(
+        default=64 * KIB, ge=0, description="A longer query runs but is not stored as a persisted query."
+    )
+
+    # --- query cost, before execution (schema.cost) ---------------------------------------
+    query_max_depth: int = Field(
+        default=10, ge=1, description="Deepest field nesting an operation may have (introspection aside)."
+    )
+    query_max_aliases: int = Field(
+        default=30, ge=0, description="Most aliased fields an operation may have, fragments expanded."
+    )
+    query_max_tokens: int = Field(
+        default=1000, ge=1, description="Most lexical tokens (comments included) a document may have."
+    )
+    query_max_cost: int = Field(
+        default=5000,
+        ge=1,
+        description="Most objects an operation may return: connection page sizes multiplied down the "
+        "tree, as GitHub's API counts (README, Limits and hostile input).",
+    )
+    query_cache_max_entries: int = Field(
+        default=1024, ge=0, description="Parsed and validated documents each API process keeps."
+    )
+    query_cache_max_bytes: int = Field(
+        default=32 * MIB, ge=0, description="What those documents may weigh together (estimated)."
+    )
+    query_cache_entry_max_bytes: int = Field(
+        default=256 * KIB, ge=0, description="A document estimated heavier than this is not cached."
+    )
+
+    # --- HTTP and browsers ----------------------------------------------------------------
+    request_body_max_bytes: int = Field(
+        default=MIB,
+        ge=1,
+        description="Largest request body (and WebSocket message); a larger one is refused unread (413).",
+    )
+    cors_allowed_origins: str = Field(
+        default="",
+        description="Comma-separated origins browsers may call from (HTTP and WebSocket); a port may be "
+        "`*` (`http://localhost:*`), `*` alone allows any. `starling dev` allows localhost by default.",
+    )
+    graphiql_enabled: bool = Field(
+        default=False, description="Serve GraphiQL at GET /graphql (`starling dev`: on by default)."
+    )
+    introspection_enabled: bool = Field(
+        default=False, description="Answer schema introspection (`starling dev`: on by default)."
+    )
 
     # --- processes --------------------------------------------------------------------
     worker_id: int | None = Field(
@@ -295,6 +351,45 @@ class Settings(BaseSettings):
         default=False, description="Run the arq worker inside the API process (set by `dev`)."
     )
     log_level: LogLevel = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="`json` (one object per line) or `text`; unset = JSON for `serve` and `worker`, "
+        "text for `dev`.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        default=10,
+        ge=1,
+        description="On SIGTERM, how long `serve` lets in-flight requests finish (and the worker its "
+        "jobs, which are re-queued past it) before cancelling them.",
+    )
+
+    # --- tracing (optional: the `tracing` extra) ----------------------------------------
+    tracing_enabled: bool = Field(
+        default=False,
+        description="Export OpenTelemetry traces (requests, Redis, MongoDB, jobs) over OTLP/HTTP.",
+    )
+    tracing_service_name: str = Field(default="starling", description="`service.name` of exported traces.")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces URL (e.g. `http://collector:4318/v1/traces`); unset = the "
+        "exporter's own `OTEL_EXPORTER_OTLP_*` variables.",
+    )
+    tracing_field_spans: bool = Field(
+        default=False, description="Also a span per resolved GraphQL field (costly: one per field and item)."
+    )
+
+    # --- development server (`starling dev`) ------------------------------------------
+    starling_data_dir: Path = Field(
+        default=Path(".starling"),
+        description="Where `starling dev` keeps its embedded MongoDB snapshot and development "
+        "TOKEN_SECRET across restarts (`--reset` empties it).",
+    )
+    dev_snapshot_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often `starling dev` saves the embedded MongoDB when it changed (also "
+        "on shutdown); a crash loses at most the changes of this interval.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -30,6 +30,15 @@ _LINES = [
 ]
 
 
+def _handles(rng: random.Random) -> list[str]:
+    return [DEMO_HANDLE] + [f"{rng.choice(_TOPICS)}_{n:02d}" for n in range(1, USER_COUNT)]
+
+
+def demo_handles() -> list[str]:
+    """The handles ``seed_demo`` creates (the README's examples mention some)."""
+    return _handles(random.Random(SEED))
+
+
 def _context(services: Services, token: str | None = None) -> RequestContext:
     return RequestContext(services=services, authorization=f"Bearer {token}" if token else None)
 
@@ -40,7 +49,7 @@ async def seed_demo(services: Services) -> None:
         log.info("demo data: users already exist, not seeding")
         return
     rng = random.Random(SEED)
-    handles = [DEMO_HANDLE] + [f"{rng.choice(_TOPICS)}_{n:02d}" for n in range(1, USER_COUNT)]
+    handles = _handles(rng)
     sessions = []
     for handle in handles:
         session = await accounts.sign_up(
@@ -57,7 +66,7 @@ async def seed_demo(services: Services) -> None:
             topic = rng.choice(_TOPICS)
             text = rng.choice(_LINES).format(t=topic, h=rng.choice(handles))
             await tweets.post_tweet(_context(services, session.token), text)
-    log.warning(
+    log.info(
         "demo data: %d users; log in as @%s with password %r",
         len(handles),
         DEMO_HANDLE,

@@ -7,9 +7,11 @@ answers the GraphQL error ``PersistedQueryNotFound`` (``extensions.code``
 which is checked (SHA-256 of the text) and stored. Apollo Client, urql and Relay's APQ
 links speak this; the two codes are the protocol's, beside those of DESIGN.md §5.
 
-Each API process keeps its own bounded store (least recently used dropped,
-``PERSISTED_QUERIES_MAX``; 0 turns APQ off): a process that does not know a hash just
-asks for the text again, so nothing is shared between processes. A request then carries
+Each API process keeps its own store, bounded in entries (``PERSISTED_QUERIES_MAX``; 0
+turns APQ off) and in bytes (``PERSISTED_QUERIES_MAX_BYTES``), least recently used dropped;
+a query longer than ``PERSISTED_QUERIES_ENTRY_MAX_BYTES`` runs but is not stored (the client
+just sends its text again next time). A process that does not know a hash asks for the text
+again, so nothing is shared between processes. A request then carries
 a hash instead of the text and the server looks the text up rather than reading and
 hashing it for the parser cache; ``bench/RESULTS.md`` has what that is worth.
 """
@@ -17,12 +19,15 @@ hashing it for the parser cache; ``bench/RESULTS.md`` has what that is worth.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 from strawberry.http import GraphQLRequestData
 
+from starling.lru import BoundedLRU
+
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+# What an entry costs beside its text: the hash key, the map's slot, object headers.
+ENTRY_OVERHEAD_BYTES = 256
 
 
 class PersistedQueryError(Exception):
@@ -36,9 +41,8 @@ class PersistedQueryError(Exception):
 
 
 class PersistedQueries:
-    def __init__(self, max_entries: int) -> None:
-        self._max_entries = max_entries
-        self._queries: OrderedDict[str, str] = OrderedDict()
+    def __init__(self, max_entries: int, max_bytes: int, entry_max_bytes: int) -> None:
+        self._queries: BoundedLRU[str, str] = BoundedLRU(max_entries, max_bytes, entry_max_bytes)
 
     def resolve(self, request: GraphQLRequestData) -> None:
         """Fill in ``request.query`` from its hash, or remember the query under its hash;
@@ -46,7 +50,7 @@ class PersistedQueries:
         extension = (request.extensions or {}).get("persistedQuery")
         if extension is None:
             return
-        if self._max_entries <= 0 or not isinstance(extension, dict) or extension.get("version") != 1:
+        if self._queries.max_entries <= 0 or not isinstance(extension, dict) or extension.get("version") != 1:
             raise PersistedQueryError("PersistedQueryNotSupported", NOT_SUPPORTED)
         digest = extension.get("sha256Hash")
         if not isinstance(digest, str):
@@ -56,12 +60,9 @@ class PersistedQueries:
             query = self._queries.get(digest)
             if query is None:
                 raise PersistedQueryError("PersistedQueryNotFound", NOT_FOUND)
-            self._queries.move_to_end(digest)
             request.query = query
             return
-        if hashlib.sha256(request.query.encode()).hexdigest() != digest:
+        text = request.query.encode()
+        if hashlib.sha256(text).hexdigest() != digest:
             raise PersistedQueryError("provided sha does not match query", "BAD_USER_INPUT", 400)
-        self._queries[digest] = request.query
-        self._queries.move_to_end(digest)
-        while len(self._queries) > self._max_entries:
-            self._queries.popitem(last=False)
+        self._queries.put(digest, request.query, len(text) + ENTRY_OVERHEAD_BYTES)

@@ -20,3 +20,16 @@ def test_quick_start_is_two_commands_in_one_block() -> None:
 def test_every_setting_is_documented() -> None:
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in README]
     assert not missing, f"README lacks {missing}"
+
+
+def test_quick_start_says_how_to_change_the_port() -> None:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "--port" in section and "`PORT" in section and "PUBLIC_URL" in section
+
+
+def test_graphiql_examples_mention_users_of_the_demo_network() -> None:
+    from starling.demo import demo_handles
+
+    section = README.split("### Try it in GraphiQL", 1)[1].split("\n## ", 1)[0]
+    mentioned = re.findall(r"@(\w+)", section)
+    assert mentioned and set(mentioned) <= set(demo_handles())

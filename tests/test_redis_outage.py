@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,9 +65,15 @@ def wait_for(check: Callable[[], bool], within: float, what: str) -> None:
 
 
 @contextmanager
-def dev_server(redis_url: str) -> Iterator[Client]:
+def dev_server(redis_url: str, data_dir: Path) -> Iterator[Client]:
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "TOKEN_SECRET")}
-    env.update(REDIS_URL=redis_url, OUTBOX_REPAIR_AFTER_SECONDS="1", LOG_LEVEL="WARNING")
+    # A data directory of its own: `starling dev` keeps its data across runs.
+    env.update(
+        REDIS_URL=redis_url,
+        OUTBOX_REPAIR_AFTER_SECONDS="1",
+        LOG_LEVEL="WARNING",
+        STARLING_DATA_DIR=str(data_dir),
+    )
     port = free_port()
     dev = subprocess.Popen(
         [sys.executable, "-m", "starling.cli", "dev", "--port", str(port)],
@@ -93,12 +100,12 @@ def dev_server(redis_url: str) -> Iterator[Client]:
         print(output[-3000:])
 
 
-def test_every_tweet_reaches_every_follower_across_a_redis_outage() -> None:
+def test_every_tweet_reaches_every_follower_across_a_redis_outage(tmp_path: Path) -> None:
     first = PrivateRedisServer()
     url = first.start()
     current = first
     try:
-        with dev_server(url) as api:
+        with dev_server(url, tmp_path) as api:
             _, author = api.sign_up("author")
             author_id = api.gql("{ viewer { id } }", token=author)["viewer"]["id"]
             followers = [api.sign_up(f"follower{n}")[1] for n in range(3)]

@@ -154,9 +154,3 @@ async def test_health_endpoints(api: Api) -> None:
     assert ready.json() == {"ready": True, "mongodb": "ok", "redis": "ok", "queue_redis": "ok"}
     metrics = await api.http.get("/metrics")
     assert "starling_redis_round_trips_total" in metrics.text
-
-
-async def test_graphiql_served_to_browsers(api: Api) -> None:
-    response = await api.http.get("/graphql", headers={"accept": "text/html"})
-    assert response.status_code == 200
-    assert "graphiql" in response.text.lower()

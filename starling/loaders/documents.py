@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from aiodataloader import DataLoader
-
+from starling.loaders.measured import MeasuredLoader
 from starling.store.documents import CachedTweetDoc, Document, UserDoc, decode_tweet, encode_tweet
 from starling.store.mongo_api import MongoCollection, Projection
 from starling.store.redis import get_many
@@ -20,7 +19,7 @@ def _in_key_order(keys: Sequence[int], docs: Iterable[D]) -> list[D | None]:
     return [by_id.get(key) for key in keys]
 
 
-class ByIdLoader(DataLoader[int, D | None]):
+class ByIdLoader(MeasuredLoader[int, D | None]):
     """Documents of one collection by ``_id``: one ``$in`` query per batch."""
 
     def __init__(self, collection: MongoCollection[D], projection: Projection | None = None) -> None:
@@ -28,7 +27,7 @@ class ByIdLoader(DataLoader[int, D | None]):
         self._collection = collection
         self._projection = projection
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[D | None]:
+    async def load_batch(self, keys: Sequence[int]) -> list[D | None]:
         docs = await self._collection.find({"_id": {"$in": list(keys)}}, self._projection).to_list()
         return _in_key_order(keys, docs)
 
@@ -40,7 +39,7 @@ class UserLoader(ByIdLoader[UserDoc]):
         super().__init__(services.db.users, {"password_hash": 0})
 
 
-class TweetLoader(DataLoader[int, CachedTweetDoc | None]):
+class TweetLoader(MeasuredLoader[int, CachedTweetDoc | None]):
     """Live (not deleted) tweets by ID: one Redis ``MGET`` of cached blobs, then one
     MongoDB ``$in`` for the misses, which are written back to the cache in one pipeline."""
 
@@ -48,7 +47,7 @@ class TweetLoader(DataLoader[int, CachedTweetDoc | None]):
         super().__init__()
         self._services = services
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[CachedTweetDoc | None]:
+    async def load_batch(self, keys: Sequence[int]) -> list[CachedTweetDoc | None]:
         services = self._services
         blobs = await get_many(services.redis, [services.keys.tweet(key) for key in keys])
         found: dict[int, CachedTweetDoc] = {}
@@ -73,7 +72,7 @@ class TweetLoader(DataLoader[int, CachedTweetDoc | None]):
         return [found.get(key) for key in keys]
 
 
-class EdgeExistsLoader(DataLoader[int, bool]):
+class EdgeExistsLoader(MeasuredLoader[int, bool]):
     """Whether an edge document exists from a fixed node to each key, in one query.
 
     ``EdgeExistsLoader(follows, "follower_id", viewer, "followee_id")`` answers "does the
@@ -88,7 +87,7 @@ class EdgeExistsLoader(DataLoader[int, bool]):
         self._fixed: Document = {fixed_field: fixed_value}
         self._key_field = key_field
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[bool]:
+    async def load_batch(self, keys: Sequence[int]) -> list[bool]:
         return await self._exist(keys)
 
     async def _exist(self, values: Sequence[object]) -> list[bool]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiodataloader import DataLoader
-
 from starling.loaders.documents import EdgeExistsLoader
+from starling.loaders.measured import MeasuredLoader
 from starling.store.counters import Counters, Counts
 from starling.store.documents import TweetDoc
 from starling.store.mongo_api import MongoCollection
@@ -18,7 +17,7 @@ def retweet_key(author_id: int, original_id: int) -> str:
     return f"{author_id}:{original_id}"
 
 
-class CountsLoader(DataLoader[int, Counts]):
+class CountsLoader(MeasuredLoader[int, Counts]):
     """Like, comment and retweet counts of tweets: one Redis round trip for a whole page,
     and a recount from MongoDB for those whose counters are gone (``store.counters``)."""
 
@@ -26,7 +25,7 @@ class CountsLoader(DataLoader[int, Counts]):
         super().__init__()
         self._counters = Counters(services)
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[Counts]:
+    async def load_batch(self, keys: Sequence[int]) -> list[Counts]:
         return await self._counters.read(keys)
 
 
@@ -38,5 +37,5 @@ class ViewerRetweetLoader(EdgeExistsLoader):
         super().__init__(tweets, "author_id", viewer_id, "retweet_key")
         self._viewer_id = viewer_id
 
-    async def batch_load_fn(self, keys: Sequence[int]) -> list[bool]:
+    async def load_batch(self, keys: Sequence[int]) -> list[bool]:
         return await self._exist([retweet_key(self._viewer_id, key) for key in keys])

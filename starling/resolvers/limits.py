@@ -30,11 +30,11 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from starling.resolvers.errors import RateLimited
 from starling.store import ratelimit
+from starling.store.metrics import RATE_LIMITED
 from starling.store.ratelimit import Decision, Limit
 from starling.store.services import Services
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from starling.resolvers.context import RequestContext
 
 log = logging.getLogger(__name__)
-
-RATE_LIMITED = Counter("starling_rate_limited_total", "Requests a rate limit refused", ["bucket"])
 
 
 class Bucket(StrEnum):
@@ -98,9 +96,10 @@ class RateLimits:
             case Bucket.QUERY_COST:
                 return Limit(s.rate_limit_query_cost, s.rate_limit_query_cost_window_seconds)
 
-    async def spend(self, charges: Sequence[tuple[Bucket, str]], cost: int = 1) -> None:
+    async def spend(self, charges: Sequence[tuple[Bucket, str]], cost: int = 1) -> list[Decision]:
         """Take ``cost`` from each (bucket, subject), one script call each, all in one round
-        trip; RATE_LIMITED, saying when to retry, when any of them is spent."""
+        trip; RATE_LIMITED, saying when to retry, when any of them is spent. The decisions
+        (none when Redis could not be asked)."""
         services = self._services
         keyed = [(bucket, services.keys.rate_limit(bucket, subject)) for bucket, subject in charges]
         try:
@@ -109,16 +108,17 @@ class RateLimits:
             )
         except (RedisError, OSError) as exc:
             log.warning("rate limits %s skipped: Redis unavailable (%s)", [b for b, _ in charges], exc)
-            return
+            return []
         for decision in decisions:
             self._report(decision)
         refused = [(bucket, d) for (bucket, _), d in zip(keyed, decisions, strict=True) if not d.allowed]
         if refused:
             for bucket, _ in refused:
-                RATE_LIMITED.labels(bucket.value).inc()
+                RATE_LIMITED.labels(bucket.value).inc()  # store.metrics
             bucket, decision = max(refused, key=lambda pair: pair[1].retry_after)
             wait = retry_after_seconds(decision)
             raise RateLimited(f"{REFUSALS[bucket]}; try again in {wait} s.", retry_after=wait)
+        return decisions
 
     def headline(self) -> Decision | None:
         """The decision the ``RateLimit-*`` headers report: a refusal (the longest wait) if
@@ -169,21 +169,22 @@ async def write_attempt(ctx: RequestContext, user_id: int) -> None:
     await ctx.limits.spend([(Bucket.WRITES, viewer_subject(user_id))])
 
 
-async def charge_cost(ctx: RequestContext, cost: int) -> None:
+async def charge_cost(ctx: RequestContext, cost: int) -> int | None:
     """Spend ``cost`` of the query budget of the viewer, or of the client's address when
     anonymous; RATE_LIMITED once it is spent. A cost above the whole budget spends all of it
-    (it runs when the budget is full).
+    (it runs when the budget is full). Returns what is left of the budget, None when no
+    budget applies (limits off, no subject, Redis unreachable).
 
-    The hook of the query cost estimator: ``schema.limits.QueryBudget`` calls this before
-    each operation executes with ``operation_cost``'s figure, 1 until the estimator
-    supplies the operation's computed cost."""
+    ``schema.budget.QueryBudget`` calls this before each operation executes, with the
+    cost ``schema.limits`` computed for it."""
     if ctx.limits is None:
-        return
+        return None
     viewer_id = await ctx.viewer_id()
     if viewer_id is not None:
         subject = viewer_subject(viewer_id)
     elif ctx.limits.address is not None:
         subject = address_subject(ctx.limits.address)
     else:
-        return
-    await ctx.limits.spend([(Bucket.QUERY_COST, subject)], cost)
+        return None
+    decisions = await ctx.limits.spend([(Bucket.QUERY_COST, subject)], cost)
+    return decisions[0].remaining if decisions else None

@@ -23,6 +23,19 @@ WORD_MAX = 100
 WORDS_MAX = 140
 
 
+def _check_storable(text: str, what: str) -> None:
+    """Refuse text that has no UTF-8 form (a lone surrogate, half of a UTF-16 pair), which
+    MongoDB, Redis and the password hash all need."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        code_point = ord(text[exc.start])
+        raise BadUserInput(
+            f"{what} contains U+{code_point:04X}, half of a UTF-16 surrogate pair, which is not a "
+            "character on its own."
+        ) from None
+
+
 def _has_control_characters(text: str, allowed: str = "") -> bool:
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 
@@ -30,6 +43,7 @@ def _has_control_characters(text: str, allowed: str = "") -> bool:
 def clean_text(text: str, maximum: int, what: str = "Text") -> str:
     """Tweet and comment text: NFC, trimmed, 1..maximum characters, no control characters
     but newline."""
+    _check_storable(text, what)
     cleaned = unicodedata.normalize("NFC", text).strip()
     if not cleaned:
         raise BadUserInput(f"{what} cannot be empty.")
@@ -55,13 +69,16 @@ def check_password(password: str, maximum: int) -> str:
 
 def check_password_length(password: str, maximum: int) -> str:
     """Any password a client sends (a new one, or one to check): at most ``maximum``
-    characters, refused before it is hashed, since hashing costs time in its length."""
+    characters, refused before it is hashed, since hashing costs time in its length; and
+    text that can be encoded (no lone surrogates)."""
+    _check_storable(password, "A password")
     if len(password) > maximum:
         raise BadUserInput(f"A password is at most {maximum} characters.")
     return password
 
 
 def clean_profile_field(value: str, maximum: int, what: str) -> str:
+    _check_storable(value, what)
     cleaned = unicodedata.normalize("NFC", value).strip()
     if len(cleaned) > maximum:
         raise BadUserInput(f"{what} is {len(cleaned)} characters; the limit is {maximum}.")

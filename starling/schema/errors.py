@@ -19,8 +19,9 @@ from graphql import GraphQLError, SubsequentIncrementalExecutionResult
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import StreamExecutionResult
 
 from starling.resolvers.errors import StarlingError
@@ -33,6 +34,9 @@ UNAVAILABLE_MESSAGE = "A datastore is unreachable right now; try again in a mome
 OPERATION_TYPE_HINT = "A WebSocket runs subscriptions only: send queries and mutations over HTTP."
 # Outages, not bugs: the client can act on them (retry), so they say so.
 DATASTORE_OUTAGES = (RedisConnectionError, RedisTimeoutError, ConnectionFailure)
+# Strawberry's refusals before validation (no such operation, a subscription over HTTP, no
+# query): over HTTP they answer 400, over a WebSocket they arrive here as errors.
+OPERATION_MISTAKES = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
 
 
 def coded_error(
@@ -56,7 +60,7 @@ def classify(error: GraphQLError) -> GraphQLError:
         return coded_error(
             f"{error.message.capitalize()} here. {OPERATION_TYPE_HINT}", "BAD_USER_INPUT", error
         )
-    if original is None or isinstance(original, GraphQLError):
+    if original is None or isinstance(original, (GraphQLError, *OPERATION_MISTAKES)):
         if error.extensions and "code" in error.extensions:
             return error
         return coded_error(error.message, "BAD_USER_INPUT", error)

@@ -8,7 +8,7 @@ from starling.resolvers import accounts, feed, notifications, search, tweets
 from starling.resolvers.search import SEARCH_USERS_DEFAULT, TRENDS_DEFAULT
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.notifications import Notification
-from starling.schema.types import Info, Trend, Tweet, User, tweet_connection
+from starling.schema.types import Info, Trend, Tweet, User, authored, shown_tweet, tweet_connection
 
 
 @strawberry.type
@@ -25,8 +25,7 @@ class Query:
 
     @strawberry.field(description="A tweet; null when unknown or deleted.")
     async def tweet(self, info: Info, id: strawberry.ID) -> Tweet | None:
-        doc = await tweets.get_tweet(info.context, id)
-        return Tweet.from_doc(doc) if doc else None
+        return await shown_tweet(info, await tweets.get_tweet(info.context, id))
 
     @strawberry.field(description="The viewer's home feed, newest first, own tweets included.")
     async def home_feed(
@@ -72,7 +71,7 @@ class Query:
         after: str | None = strawberry.UNSET,
     ) -> Connection[Notification]:
         page = await notifications.notifications_page(info.context, first, after)
-        return connection_of(page, Notification.from_doc)
+        return connection_of(await authored(info, page, "actor_id", "notification"), Notification.from_doc)
 
     @strawberry.field(description="How many of the viewer's notifications are unread.")
     async def unread_notification_count(self, info: Info) -> int:

@@ -7,13 +7,20 @@ answer from memory: a field resolver that awaits is a task graphql-core gathers,
 20-tweet feed page those tasks were GraphQL's largest cost (bench/RESULTS.md). Such fields
 are plain functions that return the prefetched value, or an awaitable that loads it for a
 tweet that was not part of a prefetched page.
+
+**A missing related document** (an author, a commenter, an actor: a data bug, since users
+are never deleted) drops that one item from its page (``authored``), and makes a nullable
+tweet field (``retweetOf``, ``tweet``, ``Notification.tweet``) null (``shown_tweet``), with
+a warning in the log; it never fails the whole answer, whose connections are non-null all
+the way up (``search`` for a word of that tweet used to answer ``data: null`` to everyone).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypeVar
@@ -31,7 +38,11 @@ from starling.schema.lookahead import connection_node_fields
 from starling.store.counters import Counts
 from starling.store.documents import CachedTweetDoc, CommentDoc, UserDoc
 
+log = logging.getLogger(__name__)
+
 Info = strawberry.Info[RequestContext, None]
+T = TypeVar("T")
+D = TypeVar("D", bound=Mapping[str, Any])
 V = TypeVar("V")
 
 
@@ -261,7 +272,7 @@ class Tweet:
         after: str | None = strawberry.UNSET,
     ) -> Connection[Comment]:
         page = await comments.tweet_comments(info.context, self._engaged_id, first, after)
-        return connection_of(page, Comment.from_doc)
+        return connection_of(await authored(info, page, "author_id", "comment"), Comment.from_doc)
 
     @strawberry.field(description="Who liked it, most recent like first; on a retweet, the original's.")
     async def liked_by(
@@ -275,11 +286,40 @@ class Tweet:
 
 
 async def load_tweet(info: Info, tweet_id: int | None) -> Tweet | None:
-    """The tweet, or None when there is no ID or the tweet is gone."""
+    """The tweet, or None when there is no ID or the tweet is gone (``shown_tweet``)."""
     if tweet_id is None:
         return None
-    doc = await (await info.context.loaders()).tweets.load(tweet_id)
-    return Tweet.from_doc(doc) if doc else None
+    return await shown_tweet(info, await (await info.context.loaders()).tweets.load(tweet_id))
+
+
+async def shown_tweet(info: Info, doc: CachedTweetDoc | None) -> Tweet | None:
+    """A tweet document as a ``Tweet``; None when it is gone, or when its author is (logged,
+    module doc)."""
+    if doc is None:
+        return None
+    if await (await info.context.loaders()).users.load(doc["author_id"]) is None:
+        log.warning("tweet %s shown as null: its author %s is missing", doc["_id"], doc["author_id"])
+        return None
+    return Tweet.from_doc(doc)
+
+
+async def authored(info: Info, page: Page[D], author_field: str, what: str) -> Page[D]:
+    """The page without the items whose author (``doc[author_field]``) is missing: one
+    loader batch, which the items' author fields then answer from."""
+    authors = await (await info.context.loaders()).users.load_many([doc[author_field] for doc in page.items])
+    return without_missing_authors(page, authors, what)
+
+
+def without_missing_authors(page: Page[T], authors: Sequence[UserDoc | None], what: str) -> Page[T]:
+    """``page`` without the items whose author (in step with them in ``authors``) is
+    missing, logged (module doc)."""
+    if all(author is not None for author in authors):
+        return page
+    dropped = [position for position, author in zip(page.positions, authors, strict=True) if author is None]
+    log.warning("%s(s) %s dropped from a page: their author is missing", what, dropped)
+    return page.hydrated(
+        [item if author is not None else None for item, author in zip(page.items, authors, strict=True)]
+    )
 
 
 AUTHOR = Relation[UserDoc | None](lambda loaders: loaders.users, lambda tweet: tweet.author_id)
@@ -326,10 +366,19 @@ async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: set[str]) -> 
 
 
 async def tweet_connection(info: Info, page: Page[CachedTweetDoc]) -> Connection[Tweet]:
-    """A page of tweets as a connection, its selected relations prefetched (module doc)."""
-    connection = connection_of(page, Tweet.from_doc)
-    await prefetch_tweets(info, connection.nodes, connection_node_fields(info))
-    return connection
+    """A page of tweets as a connection, its selected relations prefetched (module doc).
+    When the selection loads authors, a tweet whose author is missing drops out, in the
+    same round of loads (a selection without them shows it: nothing of it is missing)."""
+    fields = connection_node_fields(info)
+    tweets = page.hydrated([Tweet.from_doc(doc) for doc in page.items])
+    await prefetch_tweets(info, list(tweets.items), fields)
+    if not any(PREFETCHED_BY.get(name) is AUTHOR for name in fields):
+        return connection_of(tweets, lambda tweet: tweet)
+    authors: list[UserDoc | None] = []
+    for tweet in tweets.items:
+        author = tweet._ready(AUTHOR)
+        authors.append(None if author is NOT_LOADED else author)
+    return connection_of(without_missing_authors(tweets, authors, "tweet"), lambda tweet: tweet)
 
 
 @strawberry.type

@@ -14,13 +14,23 @@ long job (the next batch of followers) never collides with the job that enqueued
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
-from collections.abc import Callable, Coroutine
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec
 
 from arq import ArqRedis
+from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
+
+from starling.store import job_context
+from starling.store.metrics import WORKER_JOB_DURATION, WORKER_JOBS
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 
@@ -43,8 +53,9 @@ class Job(Generic[P]):
     async def enqueue(self, queue: ArqRedis, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Enqueue the job; False when one with the same ID is still queued or running."""
         # arq's own options (``_job_id``...) share the keyword namespace with the job's
-        # arguments, which never start with "_" (``__post_init__``), so none is taken for one.
-        arguments: dict[str, Any] = kwargs
+        # arguments, which never start with "_" (``__post_init__``), so none is taken for one;
+        # CARRIER_ARG is not a parameter of any job (``Job.function`` wraps it away).
+        arguments: dict[str, Any] = {**kwargs, job_context.CARRIER_ARG: job_context.carrier()}
         job = await queue.enqueue_job(self.name, *args, _job_id=self.job_id(*args, **kwargs), **arguments)
         return job is not None
 
@@ -57,9 +68,37 @@ class Job(Generic[P]):
         actual = list(inspect.signature(coroutine).parameters.values())[1:]
         if [(p.name, p.kind, p.default) for p in actual] != [(p.name, p.kind, p.default) for p in expected]:
             raise TypeError(f"job {self.name}: {coroutine.__qualname__} does not take the job's parameters")
-        # arq's WorkerCoroutine protocol calls the context ``ctx`` by name, which a
-        # Concatenate callable (positional-only) does not promise; arq passes it positionally.
-        return func(coroutine, name=self.name, keep_result=0)  # type: ignore[arg-type]
+        return func(instrumented(self.name, coroutine), name=self.name, keep_result=0)
+
+
+def instrumented(name: str, coroutine: Callable[..., Awaitable[object]]) -> WorkerCoroutine:
+    """The job function as arq runs it: in the context its enqueuer had (request ID, trace;
+    ``store.job_context``), counted and timed (``starling_worker_jobs_total``,
+    ``starling_worker_job_duration_seconds``). Cron jobs are wrapped the same way.
+
+    Measured here rather than in arq's ``on_job_start``/``after_job_end`` hooks, which are
+    told neither the job's name nor how it ended."""
+
+    @functools.wraps(coroutine)
+    async def run(ctx: JobContext, *args: Any, **kwargs: Any) -> object:
+        carrier = kwargs.pop(job_context.CARRIER_ARG, None)
+        started = time.perf_counter()
+        outcome = "error"
+        with job_context.restored(carrier, name):
+            try:
+                result = await coroutine(ctx, *args, **kwargs)
+                outcome = "ok"
+                return result
+            except asyncio.CancelledError:
+                outcome = "cancelled"  # shutdown: arq re-queues it
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                WORKER_JOBS.labels(name, outcome).inc()
+                WORKER_JOB_DURATION.labels(name).observe(elapsed)
+                log.debug("job %s %s in %.1f ms", name, outcome, elapsed * 1000)
+
+    return run
 
 
 # Fan-out jobs walk an author's followers in (follower shard, follow edge) order

@@ -15,12 +15,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import Counter
 from pymongo import monitoring
 from redis.asyncio.connection import Connection
 
-MONGO_COMMANDS = Counter("starling_mongo_commands_total", "MongoDB commands sent", ["command"])
-REDIS_ROUND_TRIPS = Counter("starling_redis_round_trips_total", "Redis round trips")
+from starling.store.metrics import MONGO_COMMANDS, REDIS_ROUND_TRIPS
 
 
 @dataclass

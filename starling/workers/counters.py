@@ -16,7 +16,7 @@ from arq.cron import CronJob
 
 from starling.config import Settings
 from starling.store.counters import Counters
-from starling.store.jobs import JobContext
+from starling.store.jobs import FLUSH_COUNTERS, JobContext, instrumented
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ async def flush_counters(ctx: JobContext) -> int:
 def flush_cron(settings: Settings) -> CronJob:
     """The flush every ``counter_flush_seconds`` (seconds of the minute it divides)."""
     return cron(
-        flush_counters,
+        instrumented(FLUSH_COUNTERS.name, flush_counters),
         second=set(range(0, 60, settings.counter_flush_seconds)),
         run_at_startup=True,
         unique=True,

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from starling.store import celebrities
 from starling.store.follows import START, FollowerPosition, follower_batch
+from starling.store.ids import id_timestamp_ms
 from starling.store.jobs import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, JobContext
+from starling.store.metrics import FANOUT_DELIVERIES, FANOUT_JOBS, FANOUT_LAG
 from starling.store.pubsub.publishing import queue_live_feed_events
 from starling.store.services import Services
 from starling.store.tweets import recent_tweet_ids
@@ -54,7 +58,16 @@ async def deliver_batch(
                 queue_live_feed_events(events, services.keys, followers, tweet_ids)
         else:
             services.timelines.remove_from_timelines(pipe, keys, tweet_ids)
-        await asyncio.gather(pipe.execute(), events.execute())
+        written: list[Any]
+        written, _ = await asyncio.gather(pipe.execute(), events.execute())
+    if add:
+        # Each script's reply: how many built timelines it wrote to.
+        FANOUT_DELIVERIES.inc(sum(int(reply) for reply in written) * len(tweet_ids))
+    if announce:
+        # Post to delivered: a snowflake carries its creation time.
+        now_ms = time.time() * 1000
+        for tweet_id in tweet_ids:
+            FANOUT_LAG.observe(max(now_ms - id_timestamp_ms(tweet_id), 0) / 1000)
 
 
 async def _walk_followers(
@@ -80,6 +93,7 @@ async def _walk_followers(
 
 async def fanout_tweet(ctx: JobContext, tweet_id: int, after_shard: int = 0, after_edge: int = 0) -> str:
     services: Services = ctx["services"]
+    FANOUT_JOBS.inc()
     tweet = await services.db.tweets.find_one({"_id": tweet_id}, {"author_id": 1, "deleted": 1})
     if tweet is None or tweet.get("deleted"):
         await _clear_outbox(services, tweet_id)

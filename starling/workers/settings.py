@@ -15,6 +15,7 @@ from starling.store.jobs import (
     NOTIFY,
     RETRACT_RETWEETS,
     RETRACT_TWEET,
+    instrumented,
 )
 from starling.store.services import Services
 from starling.workers.counters import flush_counters, flush_cron
@@ -33,9 +34,21 @@ FUNCTIONS = [
 ]
 
 CRON_JOBS = [
-    cron(repair_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True),
-    cron(repair_revocations, second={5, 35}, run_at_startup=True, unique=True),
-    cron(repair_retweet_cascades, second={10, 40}, run_at_startup=True, unique=True),
+    cron(
+        instrumented("repair_outbox", repair_outbox), second={0, 15, 30, 45}, run_at_startup=True, unique=True
+    ),
+    cron(
+        instrumented("repair_revocations", repair_revocations),
+        second={5, 35},
+        run_at_startup=True,
+        unique=True,
+    ),
+    cron(
+        instrumented("repair_retweet_cascades", repair_retweet_cascades),
+        second={10, 40},
+        run_at_startup=True,
+        unique=True,
+    ),
 ]
 
 JOB_TIMEOUT_SECONDS = 120

@@ -55,6 +55,11 @@ logger = logging.getLogger(__name__)
 
 _request_ids = itertools.count(1)
 
+# Commands that never change the store; every other one counts as a change (snapshots).
+_READ_COMMANDS = frozenset(
+    {"find", "getMore", "aggregate", "count", "distinct", "listIndexes", "listCollections", "ping"}
+)
+
 
 def _dotted_get(doc: Mapping[str, Any], path: str) -> Any:
     """Value at a dotted path, ``None`` when missing (how unique indexes treat missing keys)."""
@@ -107,6 +112,8 @@ class EmbeddedMongoClient:
             listener for listener in event_listeners if isinstance(listener, CommandListener)
         )
         self._closed = False
+        self.changes = 0
+        """Commands that may have changed the store so far (how snapshots tell it moved)."""
 
     def __repr__(self) -> str:
         return "EmbeddedMongoClient()"
@@ -157,7 +164,13 @@ class EmbeddedMongoClient:
         self._publish("started", event)
         try:
             await asyncio.sleep(0)
-            yield
+            try:
+                yield
+            finally:
+                # Counted once the command ran (even if it failed part-way), never before:
+                # a snapshot taken during the await above must not claim this change.
+                if command_name not in _READ_COMMANDS:
+                    self.changes += 1
         except WriteError:
             self._publish("succeeded" if write else "failed", event)
             raise

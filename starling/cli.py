@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
-from redis import Redis as SyncRedis
 from starlette.applications import Starlette
 
 from starling import server
@@ -31,7 +30,6 @@ from starling.workers.inprocess import InProcessWorker
 
 log = logging.getLogger("starling")
 
-DEV_REDIS_DB = 15
 # What `starling dev` turns on unless the environment says otherwise (`serve` keeps the
 # Settings defaults: off, no origin).
 DEV_DEFAULTS: dict[str, object] = {
@@ -75,13 +73,12 @@ def _require_datastores(settings: Settings, command: str) -> None:
     settings.require("mongodb_url", "redis_url", "token_secret", role=role)
 
 
-def _dedicated_dev_redis(url: str) -> str:
-    """The embedded MongoDB starts empty, so Redis state from another run would be stale:
-    use a dedicated database number and flush it."""
-    dev_url = urlsplit(url)._replace(path=f"/{DEV_REDIS_DB}").geturl()
-    with SyncRedis.from_url(dev_url) as client:
-        client.flushdb()
-    return dev_url
+def _fresh_dev_keys(settings: Settings) -> dict[str, object]:
+    """Redis state left by another run would not match the embedded MongoDB: this run's keys
+    and queue get a prefix of their own (a fresh one each start; everything is rebuilt from
+    MongoDB), which works on a Redis Cluster too, where there is no database to SELECT."""
+    prefix = f"{settings.redis_key_prefix}dev-{secrets.token_hex(4)}:"
+    return {"redis_key_prefix": prefix, "queue_name": f"{prefix}queue"}
 
 
 def with_dev_defaults(settings: Settings) -> Settings:
@@ -100,17 +97,19 @@ def cmd_dev(args: argparse.Namespace) -> None:
         settings.starling_data_dir, snapshot_seconds=settings.dev_snapshot_seconds, reset=args.reset
     )
     private_redis: PrivateRedisServer | None = None
+    updates: dict[str, object] = {}
     if settings.redis_url is None:
         private_redis = PrivateRedisServer()
         redis_url = private_redis.start()
         redis_note = f"private redis-server at {redis_url}"
     elif settings.embedded_mongo:
-        redis_url = _dedicated_dev_redis(settings.redis_url)
-        redis_note = f"{redis_url} (database {DEV_REDIS_DB}, flushed: rebuilt from MongoDB)"
+        redis_url = settings.redis_url
+        updates = _fresh_dev_keys(settings)
+        redis_note = f"{redis_url} (keys under {updates['redis_key_prefix']}, rebuilt from MongoDB)"
     else:
         redis_url = settings.redis_url
         redis_note = redis_url
-    updates: dict[str, object] = {
+    updates |= {
         "redis_url": redis_url,
         "token_secret": settings.token_secret or data.token_secret(),
         "run_worker_in_process": True,

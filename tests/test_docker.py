@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+
+import yaml
 from pathlib import Path
 
 from starling.cli import build_parser
@@ -34,3 +36,28 @@ def test_compose_runs_starling_commands_that_exist() -> None:
         build_parser().parse_args(command[1:])
         assert command[1] in subcommands
     assert "${TOKEN_SECRET:?" in COMPOSE
+
+
+def test_the_queue_role_never_evicts_and_the_data_role_evicts_only_keys_with_a_ttl() -> None:
+    compose = yaml.safe_load(COMPOSE)
+    services = compose["services"]
+    queue, data = services["redis-queue"]["command"], services["redis-data"]["command"]
+    assert queue[queue.index("--maxmemory-policy") + 1] == "noeviction"
+    assert queue[queue.index("--appendonly") + 1] == "yes"
+    assert data[data.index("--maxmemory-policy") + 1] == "volatile-lru"
+    for role in ("api", "worker"):
+        env = services[role]["environment"]
+        assert env["QUEUE_REDIS_URL"].startswith("redis://redis-queue")
+
+
+def test_the_cluster_overlay_points_the_data_role_at_the_cluster() -> None:
+    overlay = yaml.safe_load((ROOT / "docker" / "compose.cluster.yaml").read_text())
+    services = overlay["services"]
+    nodes = [name for name in services if name.startswith("redis-node-")]
+    assert len(nodes) == 3
+    for node in nodes:
+        assert "--cluster-enabled yes" in services[node]["command"]
+        assert f"--cluster-announce-hostname {node}" in services[node]["command"]
+    for role in ("api", "worker"):
+        assert services[role]["environment"]["REDIS_CLUSTER"] == "true"
+        assert services[role]["environment"]["REDIS_URL"].startswith("redis://redis-node-")

@@ -33,3 +33,13 @@ def test_graphiql_examples_mention_users_of_the_demo_network() -> None:
     section = README.split("### Try it in GraphiQL", 1)[1].split("\n## ", 1)[0]
     mentioned = re.findall(r"@(\w+)", section)
     assert mentioned and set(mentioned) <= set(demo_handles())
+
+
+def test_the_key_table_names_every_redis_key() -> None:
+    """Each key builder of store.keys appears in the README's key table (its role and slot)."""
+    from starling.store.keys import Keys
+
+    table = README.split("## Redis roles and keys", 1)[1].split("\n## ", 1)[0]
+    builders = [name for name in vars(Keys) if not name.startswith("_") and callable(getattr(Keys, name))]
+    missing = [name for name in builders if f"`{name}(" not in table and f" {name}(" not in table]
+    assert not missing, f"README key table lacks {missing}"

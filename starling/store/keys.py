@@ -41,8 +41,11 @@ from dataclasses import dataclass
 # exists) and never reaches a client.
 TIMELINE_SENTINEL = "0" * 19
 
-USER_SHARDS = 1024
-"""Shards of user-keyed data: how many hash slots a cluster spreads timelines over."""
+USER_SHARDS = 256
+"""Shards of user-keyed data: how many hash slots a cluster spreads timelines over. Few
+enough that a fan-out batch of a large audience holds many followers per shard (one script
+each: bench/results/topologies.md measured 1,024 at 0.64 of standalone, 256 at 0.83), many
+enough to spread over a few hundred nodes."""
 TWEET_SHARDS = 256
 """Shards of tweet counters: the flush drains this many delta hashes."""
 PRESENCE_SHARDS = 16

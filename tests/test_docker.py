@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import yaml
-from pathlib import Path
 
 from starling.cli import build_parser
 

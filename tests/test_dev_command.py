@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from redis.asyncio.cluster import RedisCluster
 
 from tests.api import PASSWORD, Account, Api, eventually
 from tests.dev_process import StarlingProcess, redis_servers
@@ -133,3 +134,34 @@ async def test_dev_keeps_its_data_across_restarts_and_reset_forgets_it(tmp_path:
     finally:
         output = dev.stop()
     assert "reset" in output
+
+
+async def test_dev_runs_on_a_redis_cluster_and_rebuilds_feeds_after_every_master_is_flushed(
+    tmp_path: Path, cluster_redis_url: str, standalone_redis_url: str
+) -> None:
+    """`REDIS_URL=<cluster> QUEUE_REDIS_URL=<standalone> starling dev`: no SELECT (its keys go
+    under a fresh prefix), fan-out through the cluster, and a feed rebuilt in the same order
+    once every master has lost its data."""
+    env = {"REDIS_URL": cluster_redis_url, "QUEUE_REDIS_URL": standalone_redis_url}
+    dev = StarlingProcess.start(["dev"], data_dir=tmp_path, env=env)
+    try:
+        dev.wait_ready()
+        async with httpx.AsyncClient(base_url=dev.base_url) as http:
+            api = Api(http)
+            author, reader = await api.sign_up("author"), await api.sign_up("reader")
+            await api.follow(reader, author)
+            posted = [(await api.post(author, f"through the cluster {n}"))["id"] for n in range(5)]
+
+            async def delivered() -> bool:
+                return await api.whole_feed(reader) == posted[::-1]
+
+            await eventually(delivered, within=15)
+            cluster = RedisCluster.from_url(cluster_redis_url)
+            try:
+                assert await cluster.flushall(target_nodes=RedisCluster.PRIMARIES)
+            finally:
+                await cluster.aclose()
+            assert await api.whole_feed(reader) == posted[::-1]
+    finally:
+        output = dev.stop()
+    assert dev.process.returncode == 0, output

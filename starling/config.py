@@ -212,6 +212,12 @@ class Settings(BaseSettings):
     counter_flush_lock_seconds: int = Field(
         default=300, ge=1, description="Lock held by a counter flush; longer than any flush may take."
     )
+    user_recount_batch: int = Field(
+        default=1000,
+        ge=1,
+        description="Users whose follower, following and tweet counts one run of the repair cron "
+        "recounts (three queries a run); a full pass takes users / this runs, two a minute.",
+    )
     retweet_cascade_batch: int = Field(
         default=500,
         ge=1,

@@ -15,7 +15,15 @@ from starling.config import Settings
 from starling.loaders.engagement import retweet_key
 from starling.store import reservations
 from starling.store.ids import lowest_id_at
-from starling.store.mongo import HASHED, INDEXES, SHARD_KEYS, Collections, connect_mongo, ensure_indexes, unique_indexes
+from starling.store.mongo import (
+    HASHED,
+    INDEXES,
+    SHARD_KEYS,
+    Collections,
+    connect_mongo,
+    ensure_indexes,
+    unique_indexes,
+)
 from tests.api import PASSWORD, Api
 from tests.test_retweets import UNDO, retweet
 
@@ -59,7 +67,9 @@ async def test_start_up_over_the_old_indexes_logs_how_to_drop_them(
     db = mongo.db
     # Indexes of the release before the shard keys.
     await db.users.create_indexes([IndexModel([("handle_lower", ASCENDING)], unique=True)])
-    await db.likes.create_indexes([IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True)])
+    await db.likes.create_indexes(
+        [IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True)]
+    )
     await db.tweets.create_indexes(
         [IndexModel([("fanout_pending", ASCENDING), ("_id", ASCENDING)], sparse=True)]
     )

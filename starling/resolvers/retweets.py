@@ -62,7 +62,11 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
         services.db.retweet_keys, key, "tweet_id", doc["_id"], _retweet_state(services, user_id)
     )
     if holder != doc["_id"]:
-        existing = None if holder is None else await services.db.tweets.find_one({"_id": holder, "author_id": user_id})
+        existing = (
+            None
+            if holder is None
+            else await services.db.tweets.find_one({"_id": holder, "author_id": user_id})
+        )
         if existing is None:  # being made or taken back by another request right now
             raise Conflict("Your retweet of this tweet is being made or undone; try again.")
         return existing
@@ -82,7 +86,9 @@ def _retweet_state(services: Services, author_id: int) -> reservations.HolderSta
     """A retweet key's holder is live while the retweet keeps its ``retweet_key``."""
 
     async def state(tweet_id: int) -> reservations.Holder:
-        found = await services.db.tweets.find_one({"_id": tweet_id, "author_id": author_id}, {"retweet_key": 1})
+        found = await services.db.tweets.find_one(
+            {"_id": tweet_id, "author_id": author_id}, {"retweet_key": 1}
+        )
         if found is None:
             return reservations.Holder.MISSING
         return reservations.Holder.LIVE if "retweet_key" in found else reservations.Holder.RELEASED

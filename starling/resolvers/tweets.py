@@ -129,7 +129,9 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
         if result.modified_count and retweet_of is not None:
             change.add(CounterKind.RETWEET, -1)
     if retweet_of is not None:  # also when retried: only frees a reservation naming this tweet
-        await reservations.release(services.db.retweet_keys, retweet_key(author_id, retweet_of), "tweet_id", tweet_id)
+        await reservations.release(
+            services.db.retweet_keys, retweet_key(author_id, retweet_of), "tweet_id", tweet_id
+        )
     if result.modified_count:
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
     await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))

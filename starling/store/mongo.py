@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +104,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The outboxes, partial so they hold only the marked tweets (a sparse compound index
         # would hold every tweet: each has an _id): tweets whose delivery has not been
         # confirmed yet, and deleted originals whose retweets are not all retracted yet.
-        IndexModel([("fanout_pending", ASCENDING), ("_id", ASCENDING)], partialFilterExpression={"fanout_pending": True}),
+        IndexModel(
+            [("fanout_pending", ASCENDING), ("_id", ASCENDING)],
+            partialFilterExpression={"fanout_pending": True},
+        ),
         IndexModel(
             [("retweets_pending", ASCENDING), ("_id", ASCENDING)],
             partialFilterExpression={"retweets_pending": True},
@@ -218,7 +222,7 @@ async def ensure_indexes(mongo: Mongo) -> list[str]:
     return drops
 
 
-def _conflicting(existing: dict[str, Any], model: IndexModel) -> list[str]:
+def _conflicting(existing: Mapping[str, Any], model: IndexModel) -> list[str]:
     """The existing indexes in the way of ``model``: its name, or its key under another name."""
     name, key = model.document["name"], list(model.document["key"].items())
     return [old for old, info in existing.items() if old == name or [tuple(k) for k in info["key"]] == key]

@@ -3,6 +3,7 @@ real arq worker, in bounded batches."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ async def counts(api: Api, who: Account) -> list[int]:
 async def test_counters_a_crash_left_behind_are_recounted_by_the_cron(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with started(redis_url, run_worker_in_process=False) as h:
+    async with started(redis_url, run_worker_in_process=False, user_recount_settle_seconds=1) as h:
         api, users = h.api, h.services.db.users
         fan, star = await api.sign_up("fan"), await api.sign_up("star")
 
@@ -39,6 +40,9 @@ async def test_counters_a_crash_left_behind_are_recounted_by_the_cron(
         await users.update_one({"_id": int(fan.id)}, {"$inc": {"following_count": -1}})
         assert [await counts(api, who) for who in (fan, star)] == [[0, 0, 0], [0, 0, 0]]
 
+        await h.run_worker(crons=True)  # too soon: the counter writes may be on their way
+        assert [await counts(api, who) for who in (fan, star)] == [[0, 0, 0], [0, 0, 0]]
+        await asyncio.sleep(1.1)  # USER_RECOUNT_SETTLE_SECONDS later
         await h.run_worker(crons=True)
         assert [await counts(api, who) for who in (fan, star)] == [[0, 1, 0], [1, 0, 1]]
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateOne
 
 from starling.store.documents import Document, UserDoc
+from starling.store.ids import lowest_id_at
 from starling.store.mongo import Collections
 from starling.store.mongo_api import MongoCollection
 from starling.store.tweets import LIVE
@@ -54,14 +56,30 @@ async def _counts(db: Collections, source: _Source, user_ids: list[int]) -> dict
     return {row["_id"]: row["count"] for row in await cursor.to_list()}
 
 
-async def repair_user_counts(db: Collections, users: Sequence[UserDoc]) -> int:
+async def _recently_written(db: Collections, user_id: int, since: datetime) -> bool:
+    """Whether a follow, post or deletion touching the user is younger than ``since``: its
+    counter write may still be on its way, so a recount now could count it twice."""
+    first_id = lowest_id_at(int(since.timestamp() * 1000))
+    young: Document = {"_id": {"$gte": first_id}}
+    return bool(
+        await db.follows.find_one({"followee_id": user_id, **young}, {"_id": 1})
+        or await db.follows.find_one({"follower_id": user_id, **young}, {"_id": 1})
+        or await db.tweets.find_one(
+            {"author_id": user_id, "$or": [young, {"deleted_at": {"$gte": since}}]}, {"_id": 1}
+        )
+    )
+
+
+async def repair_user_counts(db: Collections, users: Sequence[UserDoc], settled: datetime) -> int:
     """Set right the counters of ``users`` (read with ``COUNTED_FIELDS``) that differ from
     the collections; returns how many users were repaired.
 
-    Each update is conditional on the counters still being those read, so a follow or post
-    that moved them meanwhile is not overwritten (the next pass looks again). A write whose
-    edge landed before the count and whose ``$inc`` lands after the update is counted twice
-    until the next pass of the repair sets it right."""
+    A user written since ``settled`` is left for the next pass: the second write of a
+    follow or post that just happened is probably still on its way, not skipped. Each
+    update is conditional on the counters still being those read, so one that moved them
+    meanwhile is not overwritten either. What remains: an unfollow (whose edge is gone,
+    leaving no date) whose decrement lands between the recount and its update is counted
+    twice, until the next pass."""
     if not users:
         return 0
     user_ids = [user["_id"] for user in users]
@@ -70,7 +88,7 @@ async def repair_user_counts(db: Collections, users: Sequence[UserDoc]) -> int:
     for user in users:
         stored = {field: user.get(field, 0) for field in SOURCES}
         counted = {field: truth[field].get(user["_id"], 0) for field in SOURCES}
-        if stored != counted:
+        if stored != counted and not await _recently_written(db, user["_id"], settled):
             updates.append(UpdateOne({"_id": user["_id"], **stored}, {"$set": counted}))
     if updates:
         await db.users.bulk_write(updates, ordered=False)

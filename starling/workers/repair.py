@@ -91,7 +91,8 @@ async def repair_user_counters(ctx: JobContext) -> int:
         .limit(batch)
         .to_list()
     )
-    repaired = await repair_user_counts(services.db, users)
+    settled = utcnow() - timedelta(seconds=services.settings.user_recount_settle_seconds)
+    repaired = await repair_user_counts(services.db, users, settled)
     if len(users) < batch:
         await services.queue_redis.delete(cursor_key)  # the pass is done: start over
     else:

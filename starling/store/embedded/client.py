@@ -427,6 +427,8 @@ class EmbeddedCollection:
                 keys = key_list(options.pop("key"))
                 try:
                     names.append(self._mongomock.create_index(keys, **options))
+                except DuplicateKeyError:  # existing duplicates under a new unique index
+                    raise
                 except OperationFailure as exc:  # an index of that name, with other options
                     raise self._index_conflict(options["name"], keys, exc) from None
             self._indexes.forget()

@@ -4,6 +4,7 @@ key can are reclaimed after a crash."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -25,7 +26,7 @@ from starling.store.mongo import (
     unique_indexes,
 )
 from tests.api import PASSWORD, Api
-from tests.test_retweets import UNDO, retweet
+from tests.test_retweets import RETWEET, UNDO, retweet
 
 SIGN_UP = "mutation($h: String!, $p: String!) { signUp(handle: $h, password: $p) { token } }"
 LONG_AGO_MS = 10 * reservations.ORPHAN_AFTER_MS
@@ -153,3 +154,19 @@ async def test_retweet_reservations_left_by_crashes_are_reclaimed(
     # A normal undo frees the reservation.
     assert (await api.gql(UNDO, {"id": second["id"]}, fan.token))["undoRetweet"] is True
     assert await keys.find_one({"_id": stale_key}) is None
+
+
+async def test_concurrent_claims_leave_one_holder(app: Starlette, api: Api) -> None:
+    db = app.state.services.db
+    answers = await asyncio.gather(*[api.raw(SIGN_UP, {"h": "Twin", "p": PASSWORD}) for _ in range(4)])
+    assert sum("errors" not in answer for answer in answers) == 1
+    assert {error["extensions"]["code"] for a in answers for error in a.get("errors", [])} == {"CONFLICT"}
+    assert await db.users.count_documents({"handle_lower": "twin"}) == 1
+
+    author, fan = await api.sign_up("author"), await api.sign_up("fan")
+    original = (await api.post(author, "retweet me"))["id"]
+    bodies = await asyncio.gather(*[api.raw(RETWEET, {"id": original}, fan.token) for _ in range(4)])
+    made = {body["data"]["retweet"]["id"] for body in bodies if not body.get("errors")}
+    assert len(made) == 1
+    live = {"author_id": int(fan.id), "retweet_of": int(original), "retweet_key": {"$exists": True}}
+    assert await db.tweets.count_documents(live) == 1

@@ -212,6 +212,18 @@ class Settings(BaseSettings):
     counter_flush_lock_seconds: int = Field(
         default=300, ge=1, description="Lock held by a counter flush; longer than any flush may take."
     )
+    user_recount_batch: int = Field(
+        default=1000,
+        ge=1,
+        description="Users whose follower, following and tweet counts one run of the repair cron "
+        "recounts (three queries a run); a full pass takes users / this runs, two a minute.",
+    )
+    user_recount_settle_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="The counter repair leaves a user alone while a follow, post or deletion of "
+        "theirs is younger than this (its counter write may still be on its way).",
+    )
     retweet_cascade_batch: int = Field(
         default=500,
         ge=1,

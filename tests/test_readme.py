@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -43,3 +44,23 @@ def test_the_key_table_names_every_redis_key() -> None:
     builders = [name for name in vars(Keys) if not name.startswith("_") and callable(getattr(Keys, name))]
     missing = [name for name in builders if f"`{name}(" not in table and f" {name}(" not in table]
     assert not missing, f"README key table lacks {missing}"
+
+
+def _shard_key_text(key: dict[str, int | str]) -> str:
+    return "{" + ", ".join(f"{field}: {json.dumps(value)}" for field, value in key.items()) + "}"
+
+
+def test_the_shard_key_table_is_the_declaration() -> None:
+    from starling.store.mongo import SHARD_KEYS, unique_indexes
+
+    section = README.split("### Sharding MongoDB", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \| ([^|]*) \|", section, flags=re.M)
+    documented = {name: (key, uniques.strip()) for name, key, uniques in rows}
+    declared = {
+        name: (
+            _shard_key_text(key),
+            ", ".join(f"({', '.join(fields)})" for fields in unique_indexes(name)) or "`_id` only",
+        )
+        for name, key in SHARD_KEYS.items()
+    }
+    assert documented == declared

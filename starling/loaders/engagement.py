@@ -13,7 +13,8 @@ from starling.store.services import Services
 
 
 def retweet_key(author_id: int, original_id: int) -> str:
-    """The ``retweet_key`` of a live retweet: unique (an index), so one per (author, original)."""
+    """The ``retweet_key`` of a live retweet, and the ``_id`` of its reservation in
+    ``retweet_keys`` (``store.reservations``): one per (author, original)."""
     return f"{author_id}:{original_id}"
 
 
@@ -31,7 +32,7 @@ class CountsLoader(MeasuredLoader[int, Counts]):
 
 class ViewerRetweetLoader(EdgeExistsLoader):
     """Original tweet ID -> has the viewer a live retweet of it: one lookup of the
-    ``retweet_key`` index for the page (only live retweets hold a key)."""
+    (author_id, retweet_key) index for the page (only live retweets hold a key)."""
 
     def __init__(self, tweets: MongoCollection[TweetDoc], viewer_id: int) -> None:
         super().__init__(tweets, "author_id", viewer_id, "retweet_key")

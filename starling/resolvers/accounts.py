@@ -34,6 +34,7 @@ from starling.resolvers.text import (
     clean_profile_field,
 )
 from starling.resolvers.tokens import issue_token, revoke, void_older_generations
+from starling.store import reservations
 from starling.store.documents import Document, UserDoc, utcnow
 from starling.store.services import Services
 
@@ -121,16 +122,34 @@ async def sign_up(ctx: RequestContext, handle: str, password: str, display_name:
     handle = clean_handle(handle)
     check_password(password, services.settings.password_max_length)
     name = clean_profile_field(display_name or handle, DISPLAY_NAME_MAX, "Display name") or handle
+    # Before the slow hash; also covers users from before the ``handles`` reservations.
     if await services.db.users.find_one({"handle_lower": handle.lower()}, {"_id": 1}):
         raise Conflict(f"The handle @{handle} is taken.")
     # argon2 is deliberately slow: keep it off the event loop.
     password_hash = await asyncio.to_thread(password_hasher(services.settings).hash, password)
     user = new_user_document(services, handle, password_hash, name)
+    holder = await reservations.reserve(
+        services.db.handles, user["handle_lower"], "user_id", user["_id"], _user_state(services)
+    )
+    if holder is None:
+        raise Conflict(f"The handle @{handle} is being signed up for; try again in a moment.")
+    if holder != user["_id"]:
+        raise Conflict(f"The handle @{handle} is taken.")
     try:
         await services.db.users.insert_one(user)
-    except DuplicateKeyError:
+    except DuplicateKeyError:  # a database from before the reservations (its unique index)
         raise Conflict(f"The handle @{handle} is taken.") from None
     return _session(services, user)
+
+
+def _user_state(services: Services) -> reservations.HolderState:
+    """A handle's holder is live while the user exists (users are never deleted)."""
+
+    async def state(user_id: int) -> reservations.Holder:
+        found = await services.db.users.find_one({"_id": user_id}, {"_id": 1})
+        return reservations.Holder.LIVE if found else reservations.Holder.MISSING
+
+    return state
 
 
 async def log_in(ctx: RequestContext, handle: str, password: str) -> Session:

@@ -8,8 +8,9 @@ Who is notified (never for your own action):
 - ``LIKE`` and ``RETWEET``: the author of the tweet;
 - ``FOLLOW``: the user followed.
 
-**Collapse rule.** Every notification has a ``dedupe_key``, unique in the collection. For
-``LIKE``, ``RETWEET`` and ``FOLLOW`` it names only (kind, actor, target), so liking,
+**Collapse rule.** Every notification has a ``dedupe_key``, unique per recipient (what the
+notifications' shard key allows: ``store.mongo``). For ``LIKE``, ``RETWEET`` and ``FOLLOW``
+it names only (kind, actor, target), so liking,
 unliking and liking again, undoing and redoing a retweet, or unfollowing and following
 again notifies the target once, ever. A ``COMMENT``'s key names the comment and a
 ``MENTION``'s names (tweet or comment, user), so a retried job never notifies twice.

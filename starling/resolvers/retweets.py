@@ -2,13 +2,15 @@
 
 A retweet is published like any tweet (outbox, fan-out to the retweeter's followers, the
 author's ``tweets_count``); its text is the original's. It carries a ``retweet_key``
-(``loaders.engagement.retweet_key``) under a unique index, so a user has at most one live
-retweet of a tweet: retweeting again returns it. Retweeting a retweet retweets the
+(``loaders.engagement.retweet_key``) reserved in the ``retweet_keys`` collection
+(``store.reservations``: the tweets' shard key cannot carry that uniqueness), so a user has
+at most one live retweet of a tweet: retweeting again returns it. Retweeting a retweet retweets the
 original. Retweeting your own tweet is allowed, as on Twitter.
 
 Taking a retweet back (``undoRetweet``, deleting it, or deleting its original) is
 ``resolvers.tweets.retract``, which frees the key and moves the original's retweet count
-in the same write.
+in the same write, then deletes the reservation (a crash in between leaves it
+reclaimable).
 
 **Feed de-duplication** (``drop_hidden_retweets``). Within one page of a feed each
 original is shown once, at its oldest entry: a retweet is hidden when the tweet it
@@ -22,8 +24,6 @@ lets the rule change without rewriting timelines.
 
 from __future__ import annotations
 
-from pymongo.errors import DuplicateKeyError
-
 from starling.loaders.engagement import retweet_key
 from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
@@ -32,6 +32,7 @@ from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import Conflict, NotFound
 from starling.resolvers.pagination import Page
 from starling.resolvers.tweets import new_tweet_document, parse_tweet_id, publish, retract
+from starling.store import reservations
 from starling.store.counters import CounterKind
 from starling.store.documents import CachedTweetDoc, TweetDoc
 from starling.store.services import Services
@@ -50,20 +51,49 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
     Durable once MongoDB has it; delivery goes through ``publish``'s outbox (Redis or the
     worker down delays it, never loses it) and the retweet count through
     ``resolvers.counting``."""
+    key = retweet_key(user_id, original["_id"])
+    existing = await _live_retweet(services, user_id, key)
+    if existing is not None:
+        return existing
     doc = new_tweet_document(services, user_id, original["text"], original.get("mention_ids", []))
     doc["retweet_of"] = original["_id"]
-    doc["retweet_key"] = retweet_key(user_id, original["_id"])
+    doc["retweet_key"] = key
+    holder = await reservations.reserve(
+        services.db.retweet_keys, key, "tweet_id", doc["_id"], _retweet_state(services, user_id)
+    )
+    if holder != doc["_id"]:
+        existing = (
+            None
+            if holder is None
+            else await services.db.tweets.find_one({"_id": holder, "author_id": user_id})
+        )
+        if existing is None:  # being made or taken back by another request right now
+            raise Conflict("Your retweet of this tweet is being made or undone; try again.")
+        return existing
     async with counted_change(services, original["_id"]) as change:
-        try:
-            await publish(services, doc)
-        except DuplicateKeyError:
-            existing = await services.db.tweets.find_one({"retweet_key": doc["retweet_key"]})
-            if existing is None:  # taken back between our insert and this read
-                raise Conflict("Your retweet of this tweet was being undone; try again.") from None
-            return existing
+        await publish(services, doc)
         change.add(CounterKind.RETWEET, 1)
     await record_activity(services, ActivityKind.RETWEET, user_id, original["_id"])  # best effort
     return doc
+
+
+async def _live_retweet(services: Services, user_id: int, key: str) -> TweetDoc | None:
+    """The user's live retweet under ``key``: one read targeted by the tweets' shard key."""
+    return await services.db.tweets.find_one({"author_id": user_id, "retweet_key": key})
+
+
+def _retweet_state(services: Services, author_id: int) -> reservations.HolderState:
+    """A retweet key's holder is live while the retweet keeps its ``retweet_key``."""
+
+    async def state(tweet_id: int) -> reservations.Holder:
+        found = await services.db.tweets.find_one(
+            {"_id": tweet_id, "author_id": author_id}, {"retweet_key": 1}
+        )
+        if found is None:
+            return reservations.Holder.MISSING
+        return reservations.Holder.LIVE if "retweet_key" in found else reservations.Holder.RELEASED
+
+    return state
 
 
 async def undo_retweet(ctx: RequestContext, tweet_id: str) -> bool:
@@ -76,9 +106,7 @@ async def undo_retweet(ctx: RequestContext, tweet_id: str) -> bool:
     if named is None:
         raise NotFound(f"No tweet {tweet_id}.")
     original_id = named.get("retweet_of", tid)
-    mine = await services.db.tweets.find_one(
-        {"retweet_key": retweet_key(viewer.user_id, original_id)}, {"author_id": 1, "retweet_of": 1}
-    )
+    mine = await _live_retweet(services, viewer.user_id, retweet_key(viewer.user_id, original_id))
     if mine is None:
         return False
     return await withdraw_retweet(services, mine)

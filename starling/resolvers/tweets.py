@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from starling.loaders.engagement import retweet_key
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
@@ -11,6 +12,7 @@ from starling.resolvers.mentions import mentioned_user_ids
 from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import clean_text, hashtags_in, words_in
+from starling.store import reservations
 from starling.store.counters import CounterKind
 from starling.store.degrade import best_effort
 from starling.store.documents import CachedTweetDoc, Document, TweetDoc, encode_tweet, utcnow
@@ -110,8 +112,9 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
 
     Reads stop showing it at once (hydration skips deleted tweets); the job then removes
     the ID from followers' timelines so the space is reclaimed. A retweet (``retweet_of``:
-    its original) gives up its ``retweet_key`` in the same write, so its author may
-    retweet again, and leaves the original's retweet count (``resolvers.counting``). An
+    its original) gives up its ``retweet_key`` in the same write and then its
+    ``retweet_keys`` reservation, so its author may retweet again, and leaves the
+    original's retweet count (``resolvers.counting``). An
     original gets the ``retweets_pending`` marker in the same write: until the job that
     retracts its retweets (``workers.retweets``) clears it, the repair cron re-enqueues that
     job, so a Redis outage or a lost job leaves no retweet counted in its author's
@@ -125,6 +128,10 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
         )
         if result.modified_count and retweet_of is not None:
             change.add(CounterKind.RETWEET, -1)
+    if retweet_of is not None:  # also when retried: only frees a reservation naming this tweet
+        await reservations.release(
+            services.db.retweet_keys, retweet_key(author_id, retweet_of), "tweet_id", tweet_id
+        )
     if result.modified_count:
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
     await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))

@@ -40,6 +40,20 @@ class UserDoc(TypedDict):
     tokens_revoked_at: NotRequired[datetime]
 
 
+class HandleDoc(TypedDict):
+    """A handle's reservation (``store.reservations``): the one user holding it."""
+
+    _id: str  # handle_lower
+    user_id: int
+
+
+class RetweetKeyDoc(TypedDict):
+    """A retweet key's reservation: the one live retweet of (author, original)."""
+
+    _id: str  # ``loaders.engagement.retweet_key``: "author:original"
+    tweet_id: int
+
+
 class FollowDoc(TypedDict):
     _id: int
     follower_id: int
@@ -66,7 +80,7 @@ class TweetDoc(CachedTweetDoc):
     comment_count: int
     retweet_count: int
     words: NotRequired[list[str]]  # what ``search`` matches; tweets from before it have none
-    retweet_key: NotRequired[str]  # a live retweet: unique per (author, original)
+    retweet_key: NotRequired[str]  # a live retweet: reserved in retweet_keys, one per (author, original)
     fanout_pending: NotRequired[bool]  # the fan-out outbox marker
     retweets_pending: NotRequired[bool]  # a deleted original whose retweets are not all retracted
     deleted: NotRequired[bool]

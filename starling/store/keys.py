@@ -174,6 +174,11 @@ class Keys:
         """Queue. STRING lock: one counter flush at a time."""
         return f"{self.prefix}ct:flush:lock"
 
+    def user_recount_cursor(self) -> str:
+        """Queue. STRING: the last user ID the user counter repair recounted
+        (``workers.repair``); lost, the next pass starts from the first user."""
+        return f"{self.prefix}users:recount:cursor"
+
     def worker_sequence(self) -> str:
         """Queue. INTEGER incremented by each process at start to pick its snowflake
         worker number."""

@@ -16,7 +16,7 @@ holds is declared once, in ``store.mongo.Collections``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pymongo import IndexModel, UpdateOne
@@ -78,6 +78,8 @@ class MongoCollection(Protocol[D]):
     async def bulk_write(self, requests: Sequence[UpdateOne], ordered: bool = True) -> BulkWriteResult: ...
 
     async def create_indexes(self, indexes: Sequence[IndexModel]) -> list[str]: ...
+
+    async def index_information(self) -> MutableMapping[str, Any]: ...
 
 
 class MongoDatabase(Protocol):

@@ -1,7 +1,7 @@
 """Stored notifications: inserting one under the collapse rule and announcing it live.
 
 Who is notified for which action is the domain's rule (the notification operations and the
-``notify`` job); the collapse rule is the unique ``dedupe_key`` each caller passes.
+``notify`` job); the collapse rule is the ``dedupe_key`` each caller passes, unique per recipient.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ async def store_notification(
     comment_id: int | None = None,
 ) -> NotificationDoc | None:
     """Insert one notification and announce it on the recipient's live channel. None when
-    it is the actor's own action or its ``dedupe_key`` exists already (the collapse rule)."""
+    it is the actor's own action or the recipient has its ``dedupe_key`` already (the collapse rule)."""
     if recipient_id == actor_id:
         return None
     doc: NotificationDoc = {

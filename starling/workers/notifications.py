@@ -1,7 +1,7 @@
 """The ``notify`` job: turn one stored action into the notifications it causes.
 
 Recipients and the collapse rule are described in ``resolvers.notifications``. The job is
-idempotent (every notification it creates has a unique ``dedupe_key``), so arq may retry
+idempotent (every notification it creates has a ``dedupe_key`` unique per recipient), so arq may retry
 it; an action whose tweet or comment is gone by the time the job runs notifies nobody.
 """
 

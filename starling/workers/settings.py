@@ -21,7 +21,12 @@ from starling.store.services import Services
 from starling.workers.counters import flush_counters, flush_cron
 from starling.workers.fanout import backfill_author, fanout_tweet, retract_tweet
 from starling.workers.notifications import notify
-from starling.workers.repair import repair_outbox, repair_retweet_cascades, repair_revocations
+from starling.workers.repair import (
+    repair_outbox,
+    repair_retweet_cascades,
+    repair_revocations,
+    repair_user_counters,
+)
 from starling.workers.retweets import retract_retweets
 
 FUNCTIONS = [
@@ -46,6 +51,12 @@ CRON_JOBS = [
     cron(
         instrumented("repair_retweet_cascades", repair_retweet_cascades),
         second={10, 40},
+        run_at_startup=True,
+        unique=True,
+    ),
+    cron(
+        instrumented("repair_user_counters", repair_user_counters),
+        second={20, 50},
         run_at_startup=True,
         unique=True,
     ),

@@ -425,7 +425,12 @@ class EmbeddedCollection:
             for index in indexes:
                 options = dict(index.document)
                 keys = key_list(options.pop("key"))
-                names.append(self._mongomock.create_index(keys, **options))
+                try:
+                    names.append(self._mongomock.create_index(keys, **options))
+                except DuplicateKeyError:  # existing duplicates under a new unique index
+                    raise
+                except OperationFailure as exc:  # an index of that name, with other options
+                    raise self._index_conflict(options["name"], keys, exc) from None
             self._indexes.forget()
             return names
 
@@ -442,6 +447,14 @@ class EmbeddedCollection:
             self._indexes.forget()
 
     # -- synchronous internals (always called inside a round trip) -----------------------------
+
+    def _index_conflict(self, name: str, keys: Any, exc: OperationFailure) -> OperationFailure:
+        """mongomock's code-less conflict as the server answers it: 85 when the existing
+        index of that name has the same key (other options), 86 when another key."""
+        existing = self._mongomock._store.indexes.get(name, {})
+        same_key = [tuple(k) for k in existing.get("key", [])] == [tuple(k) for k in keys]
+        code = 85 if same_key else 86  # IndexOptionsConflict, IndexKeySpecsConflict
+        return OperationFailure(str(exc), code)
 
     @property
     def _indexes(self) -> FieldIndexes:

@@ -18,7 +18,9 @@ from starling.store.documents import (
     Document,
     FollowDoc,
     LikeDoc,
+    MarkerDoc,
     NotificationDoc,
+    NotificationGroupDoc,
     RevokedTokenDoc,
     TweetDoc,
     UserDoc,
@@ -70,6 +72,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The collapse rule (store.notifications): one notification per dedupe key.
         IndexModel([("dedupe_key", ASCENDING)], unique=True),
     ],
+    "notification_groups": [
+        IndexModel([("user_id", ASCENDING), ("group_key", ASCENDING)], unique=True),
+        # groupedNotifications: a user's groups, most recently active first.
+        IndexModel([("user_id", ASCENDING), ("latest_id", DESCENDING)]),
+    ],
     "revoked_tokens": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         # A user's unexpired revocations: what a token check copies into Redis after a loss.
@@ -89,6 +96,8 @@ class Collections:
     comments: MongoCollection[CommentDoc]
     likes: MongoCollection[LikeDoc]
     notifications: MongoCollection[NotificationDoc]
+    notification_groups: MongoCollection[NotificationGroupDoc]
+    markers: MongoCollection[MarkerDoc]
     revoked_tokens: MongoCollection[RevokedTokenDoc]
 
 

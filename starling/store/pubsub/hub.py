@@ -340,6 +340,9 @@ class EventHub:
             self._live.update(chunk)
             LIVE_CHANNELS.inc(len(chunk))
         for chunk in chunks(unwanted):
+            # Unconfirmed from now: a subscriber arriving before the UNSUBSCRIBE's reply must
+            # wait for the SUBSCRIBE that follows it, not trust the old confirmation.
+            self._confirmed.difference_update(chunk)
             await pubsub.unsubscribe(*chunk)
             self._live.difference_update(chunk)
             LIVE_CHANNELS.dec(len(chunk))

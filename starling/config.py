@@ -286,6 +286,11 @@ class Settings(BaseSettings):
 
     # --- API limits -------------------------------------------------------------------
     page_size_max: int = Field(default=100, ge=1, description="Largest `first` a connection accepts.")
+    notification_group_actors: int = Field(
+        default=5,
+        ge=1,
+        description="How many of a notification group's latest actors it keeps (`sampleActors`).",
+    )
     text_max: int = Field(default=280, ge=1, description="Longest tweet or comment, in characters.")
     search_query_max: int = Field(
         default=100, ge=1, description="Longest `search` / `searchUsers` query, in characters."

@@ -145,6 +145,26 @@ async def test_the_hub_resubscribes_after_losing_its_connection(
     subscriber.close()
 
 
+async def test_until_live_returns_once_redis_delivers_the_channels(
+    hub: EventHub, redis: Redis, channel: str
+) -> None:
+    """What a resuming stream relies on: after ``until_live`` nothing published is missed,
+    with no waiting on Redis' own view; also after an unsubscribe and a resubscribe race."""
+    for _ in range(3):
+        subscriber = hub.subscribe([channel])
+        await asyncio.wait_for(hub.until_live(subscriber), 2)
+        assert await publish(redis, channel, {"n": 1}) == 1
+        assert await next_event(subscriber) == {"n": 1}
+        subscriber.close()  # the next round subscribes again while this UNSUBSCRIBE travels
+
+
+async def test_until_live_returns_when_the_subscriber_leaves(hub: EventHub, channel: str) -> None:
+    subscriber = hub.subscribe([channel])
+    waiting = asyncio.ensure_future(hub.until_live(subscriber))
+    subscriber.close()
+    await asyncio.wait_for(waiting, 2)
+
+
 async def test_stopping_the_hub_ends_every_subscription(redis: Redis, channel: str) -> None:
     hub = EventHub(redis, queue_size=3, ping_seconds=0.5, reconnect_seconds=0.05)
     await hub.start()

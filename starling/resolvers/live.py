@@ -18,26 +18,47 @@ the threshold, takes effect on the next subscription. A tweet announced on both 
 (an author crossing over, a retried fan-out) is delivered once. The fan-out publishes only to
 followers marked present (``store.pubsub.Presence``): the stream marks its viewer present
 before it subscribes, and the hub renews the mark for as long as the stream runs.
+
+**Resuming** (``homeFeed(after:)``, ``homeFeedEvents(after:)``, ``after`` the ID of the
+last tweet the client saw): the stream subscribes, waits until Redis confirms its channels
+(``EventHub.until_live``), and only then reads what entered the feed since ``after`` (the
+read ``homeFeed`` pages use, ``resolvers.feed.feed_ids``), oldest first, while live events
+buffer in its hub queue; then the live ones, each tweet once. Writers announce a tweet
+only after its timeline write (``workers.fanout.deliver_batch``), so a tweet is either in
+that read or announced after the stream listens: no gap at the seam. The replay is at most
+``PAGE_SIZE_MAX`` tweets, the newest; when more were missed, the first replayed result
+carries ``extensions: {"missed": true}`` (the client pages the ``homeFeed`` query for the
+rest).
+
+**homeFeedEvents** is the same stream with deletions: a retraction is announced on the
+same channels (``kind: deleted``), as ``TweetDeleted``; ``homeFeed`` skips them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import deque
-from collections.abc import AsyncGenerator, Iterable
-from typing import TypedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from prometheus_client import Counter
 
 from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import RateLimited
-from starling.resolvers.feed import followed_or_rebuilt
+from starling.resolvers.feed import feed_ids, followed_or_rebuilt
+from starling.resolvers.tweets import parse_tweet_id
 from starling.store import celebrities
 from starling.store.documents import CachedTweetDoc, NotificationDoc
 from starling.store.notifications import notification_from_event
-from starling.store.pubsub import Event, SubscriberDropped
+from starling.store.pubsub import Event, Subscriber, SubscriberDropped
+from starling.store.pubsub.publishing import is_deletion
 from starling.store.services import Services
+
+log = logging.getLogger(__name__)
 
 
 class ActivityRecord(TypedDict):
@@ -50,7 +71,17 @@ class ActivityRecord(TypedDict):
     tweet: CachedTweetDoc
 
 
+@dataclass(frozen=True, slots=True)
+class FeedChange:
+    """A ``homeFeedEvents`` event: a tweet that entered the feed (``tweet`` its document)
+    or left it (``tweet`` None: deleted)."""
+
+    tweet_id: int
+    tweet: CachedTweetDoc | None
+
+
 TweetStream = AsyncGenerator[CachedTweetDoc, None]
+FeedChangeStream = AsyncGenerator[FeedChange, None]
 NotificationStream = AsyncGenerator[NotificationDoc, None]
 ActivityStream = AsyncGenerator[ActivityRecord, None]
 
@@ -61,15 +92,28 @@ LIVE_EVENTS_SENT = Counter(
     "starling_live_events_sent_total", "Live events a subscription has worked on (hydrated, executed, sent)"
 )
 
+# The extensions of the result the stream is about to yield (``schema.live_extensions``
+# adds and clears them): a context variable, since a generator's body runs in the context
+# of the operation's task, which also builds that result, and each operation its own task.
+EVENT_EXTENSIONS: ContextVar[dict[str, Any] | None] = ContextVar("starling_event_extensions", default=None)
+MISSED = "missed"  # the extension on the first replayed result when more were missed
+
 FELL_BEHIND = (
     "This subscription was closed because it fell too far behind its events; "
     "read the current state and subscribe again."
 )
 
 
-async def listen(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerator[Event, None]:
+Backlog = Callable[[], Awaitable[Sequence[Event]]]
+
+
+async def listen(
+    ctx: RequestContext, channels: Iterable[str], backlog: Backlog | None = None
+) -> AsyncGenerator[Event, None]:
     """The events of ``channels`` for as long as the caller iterates; a subscription that
     falls too far behind ends with ``RATE_LIMITED`` (the client re-reads and resubscribes).
+    With ``backlog``, its events come first: it is read once Redis delivers the channels,
+    and what they announce meanwhile waits in the hub queue (see the module doc).
 
     Every subscription holds a place in its connection's count, and one without a viewer a
     place in its address's (``resolvers.capacity``); over either cap it ends at once with
@@ -82,15 +126,27 @@ async def listen(ctx: RequestContext, channels: Iterable[str]) -> AsyncGenerator
             places.enter_context(ctx.subscriptions.hold(CONNECTION))
         if ctx.live is not None and anonymous:
             places.enter_context(ctx.live.anonymous_subscriptions.hold(ctx.client_address))
-        with ctx.require_hub().subscribe(channels) as subscriber:
+        hub = ctx.require_hub()
+        with hub.subscribe(channels) as subscriber:
+            replayed: Sequence[Event] = ()
+            if backlog is not None:
+                await hub.until_live(subscriber)
+                replayed = await backlog()
             try:
-                async for event in subscriber:
+                async for event in _replayed_then_live(replayed, subscriber):
                     async with _turn(ctx):
                         ctx.forget_loaders()
                         yield event
                         LIVE_EVENTS_SENT.inc()
             except SubscriberDropped:
                 raise RateLimited(FELL_BEHIND) from None
+
+
+async def _replayed_then_live(replayed: Sequence[Event], subscriber: Subscriber) -> AsyncIterator[Event]:
+    for event in replayed:
+        yield event
+    async for event in subscriber:
+        yield event
 
 
 def _turn(ctx: RequestContext) -> contextlib.AbstractAsyncContextManager[None]:
@@ -106,33 +162,82 @@ async def merged_followees(services: Services, reader_id: int) -> list[int]:
     return await followed_or_rebuilt(services, reader_id, members, epoch)
 
 
-async def home_feed(ctx: RequestContext) -> TweetStream:
+async def home_feed(ctx: RequestContext, after: str | None = None) -> TweetStream:
+    """Tweets as they enter the viewer's feed; with ``after``, those since it first."""
+    return _posted(await home_feed_events(ctx, after))
+
+
+async def _posted(changes: FeedChangeStream) -> TweetStream:
+    async with contextlib.aclosing(changes):
+        async for change in changes:
+            if change.tweet is not None:
+                yield change.tweet
+
+
+async def home_feed_events(ctx: RequestContext, after: str | None = None) -> FeedChangeStream:
+    """Tweets entering and leaving the viewer's feed; with ``after``, those that entered
+    since it first."""
     viewer = await ctx.require_viewer()
+    after_id = parse_tweet_id(after) if isinstance(after, str) else None  # unset, null: live only
     keys = ctx.services.keys
     channels = [keys.feed_events(viewer.user_id)]
     channels += [
         keys.author_events(author) for author in await merged_followees(ctx.services, viewer.user_id)
     ]
-    return _tweets(ctx, viewer.user_id, channels)
+    return _feed_changes(ctx, viewer.user_id, channels, after_id)
 
 
-async def _tweets(ctx: RequestContext, viewer_id: int, channels: list[str]) -> TweetStream:
+@dataclass(slots=True)
+class _Replay:
+    """What a resuming stream missed, read once it listens: the feed's tweets newer than
+    ``after``, oldest first, at most ``PAGE_SIZE_MAX`` (the newest of them); ``more``:
+    older ones were missed too."""
+
+    services: Services
+    viewer_id: int
+    after: int
+    more: bool = False
+
+    async def __call__(self) -> list[Event]:
+        limit = self.services.settings.page_size_max
+        newest_first = await feed_ids(self.services, self.viewer_id, None, limit + 1)
+        since = [tweet_id for tweet_id in newest_first if tweet_id > self.after]
+        self.more = len(since) > limit
+        if self.more:
+            log.info("a resumed home feed missed more than %d tweets; replaying the newest", limit)
+        # Each as the live event that would have announced it.
+        return [{"tweet_id": tweet_id} for tweet_id in reversed(since[:limit])]
+
+
+async def _feed_changes(
+    ctx: RequestContext, viewer_id: int, channels: list[str], after: int | None
+) -> FeedChangeStream:
     # The same tweet can be announced twice: a retried fan-out job, or an author who became
-    # a celebrity (author channel) while their fan-out still runs. Say it once.
-    recent: deque[int] = deque(maxlen=RECENT_TWEETS_REMEMBERED)
+    # a celebrity (author channel) while their fan-out still runs; and a replayed tweet can
+    # be announced live too, at the seam. Say it once: the replay is remembered whole.
     services = ctx.services
+    replay = _Replay(services, viewer_id, after) if after is not None else None
+    recent: deque[int] = deque(maxlen=RECENT_TWEETS_REMEMBERED + services.settings.page_size_max)
+    mark_missed = True
     presence = ctx.require_hub().presence(
         "feed", services.keys.feed_presence_of, services.settings.presence_ttl_seconds
     )
-    async with presence.hold(viewer_id), contextlib.aclosing(listen(ctx, channels)) as events:
+    async with presence.hold(viewer_id), contextlib.aclosing(listen(ctx, channels, replay)) as events:
         async for event in events:
             tweet_id = event["tweet_id"]
+            if is_deletion(event):
+                yield FeedChange(tweet_id, None)
+                continue
             if tweet_id in recent:
                 continue
             recent.append(tweet_id)
             tweet = await (await ctx.loaders()).tweets.load(tweet_id)
-            if tweet is not None:  # deleted meanwhile
-                yield tweet
+            if tweet is None:  # deleted meanwhile
+                continue
+            if mark_missed and replay is not None and replay.more:
+                EVENT_EXTENSIONS.set({MISSED: True})
+            mark_missed = False
+            yield FeedChange(tweet_id, tweet)
 
 
 async def notifications(ctx: RequestContext) -> NotificationStream:

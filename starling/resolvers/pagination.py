@@ -98,19 +98,21 @@ async def find_page(
     *,
     newest_first: bool = True,
     projection: Projection | None = None,
+    order: str = "_id",
 ) -> Page[D]:
-    """A page of ``collection`` ordered by ``_id``, continuing strictly after ``after``.
+    """A page of ``collection`` ordered by ``order`` (a field unique among the documents
+    ``query`` selects), continuing strictly after ``after``.
 
     Uses one index range scan; ``first + 1`` documents are read to learn whether more
     follow."""
     query = dict(query)
     position = after_position(after)
     if position is not None:
-        query["_id"] = {"$lt" if newest_first else "$gt": position}
+        query[order] = {"$lt" if newest_first else "$gt": position}
     docs = (
         await collection.find(query, projection)
-        .sort("_id", -1 if newest_first else 1)
+        .sort(order, -1 if newest_first else 1)
         .limit(first + 1)
         .to_list()
     )
-    return Page.from_rows([(doc["_id"], doc) for doc in docs], first)
+    return Page.from_rows([(doc[order], doc) for doc in docs], first)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from starling.loaders.engagement import retweet_key
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
@@ -56,7 +54,10 @@ async def _deliver_now(services: Services, doc: TweetDoc) -> None:
         services.timelines.add_to_timelines(pipe, [keys.home_timeline(author_id)], [doc["_id"]])
         services.timelines.add_author_tweet(pipe, keys.author_tweets(author_id), doc["_id"])
         queue_post_events(events, keys, author_id, doc["_id"])
-        await asyncio.gather(pipe.execute(), events.execute())
+        # Written, then announced: a live feed resuming with ``after`` reads the timeline
+        # after it listens, so it must never hear of a tweet its read could still miss.
+        await pipe.execute()
+        await events.execute()
     await FANOUT_TWEET.enqueue(services.queue, doc["_id"])
 
 

@@ -15,6 +15,7 @@ from starling.schema.budget import QueryBudget
 from starling.schema.errors import ErrorCodes
 from starling.schema.execution import StarlingExecutor
 from starling.schema.limits import Documents, OperationLimits
+from starling.schema.live_extensions import LiveEventExtensions
 from starling.schema.mutation import Mutation
 from starling.schema.observability import OperationMetrics
 from starling.schema.query import Query
@@ -59,6 +60,7 @@ def build_schema(documents: Documents | None = None, extra_extensions: Sequence[
     if documents is not None:
         extensions.append(lambda: OperationLimits(documents))
     extensions.append(QueryBudget)
+    extensions.append(LiveEventExtensions)
     extensions.extend(extra_extensions)  # tracing
     return StarlingSchema(
         query=Query,

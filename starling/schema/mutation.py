@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from starling.resolvers import accounts, comments, follows, likes, notifications, retweets, tweets
+from starling.schema.notifications import Marker, MarkerTimeline
 from starling.schema.types import AuthPayload, Comment, Info, Tweet, User
 
 
@@ -90,3 +91,11 @@ class Mutation:
     @strawberry.mutation(description="Mark the viewer's notifications read; returns how many were unread.")
     async def mark_notifications_read(self, info: Info) -> int:
         return await notifications.mark_all_read(info.context)
+
+    @strawberry.mutation(
+        description="Move the viewer's read marker on a timeline forward; an older ID never moves it back."
+    )
+    async def update_marker(
+        self, info: Info, timeline: MarkerTimeline, last_read_id: strawberry.ID
+    ) -> Marker:
+        return Marker.from_doc(await notifications.update_marker(info.context, timeline, last_read_id))

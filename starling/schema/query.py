@@ -7,7 +7,7 @@ import strawberry
 from starling.resolvers import accounts, feed, notifications, search, tweets
 from starling.resolvers.search import SEARCH_USERS_DEFAULT, TRENDS_DEFAULT
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
-from starling.schema.notifications import Notification
+from starling.schema.notifications import Markers, Notification, NotificationGroup
 from starling.schema.types import Info, Trend, Tweet, User, authored, shown_tweet, tweet_connection
 
 
@@ -72,6 +72,22 @@ class Query:
     ) -> Connection[Notification]:
         page = await notifications.notifications_page(info.context, first, after)
         return connection_of(await authored(info, page, "actor_id", "notification"), Notification.from_doc)
+
+    @strawberry.field(
+        description="The viewer's notifications grouped by kind and target, most recently active first."
+    )
+    async def grouped_notifications(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[NotificationGroup]:
+        page = await notifications.grouped_page(info.context, first, after)
+        return connection_of(page, NotificationGroup.from_record)
+
+    @strawberry.field(description="The viewer's read markers (home feed, notifications).")
+    async def markers(self, info: Info) -> Markers:
+        return Markers.from_docs(await notifications.markers(info.context))
 
     @strawberry.field(description="How many of the viewer's notifications are unread.")
     async def unread_notification_count(self, info: Info) -> int:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from starling.resolvers import live
+from starling.schema.feed_events import FeedEvent, feed_event
 from starling.schema.notifications import Notification, TweetActivity
 from starling.schema.types import Info, Tweet
 
@@ -30,10 +31,28 @@ async def _each(records: AsyncGenerator[Any, None], wrap: Callable[[Any], T]) ->
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Every tweet as it enters the viewer's home feed, own tweets included."
+        description=(
+            "Every tweet as it enters the viewer's home feed, own tweets included. With `after` "
+            "(the ID of the last tweet the client saw), first what entered since, oldest first: "
+            "at most the newest PAGE_SIZE_MAX of them, the first carrying "
+            "`extensions.missed: true` when more were missed."
+        )
     )
-    async def home_feed(self, info: Info) -> AsyncGenerator[Tweet, None]:
-        return _each(await live.home_feed(info.context), Tweet.from_doc)
+    async def home_feed(
+        self, info: Info, after: str | None = strawberry.UNSET
+    ) -> AsyncGenerator[Tweet, None]:
+        return _each(await live.home_feed(info.context, after), Tweet.from_doc)
+
+    @strawberry.subscription(
+        description=(
+            "The viewer's home feed as events: tweets entering it (TweetPosted) and leaving it "
+            "when deleted (TweetDeleted). `after` as for homeFeed."
+        )
+    )
+    async def home_feed_events(
+        self, info: Info, after: str | None = strawberry.UNSET
+    ) -> AsyncGenerator[FeedEvent, None]:
+        return _each(await live.home_feed_events(info.context, after), feed_event)
 
     @strawberry.subscription(description="The viewer's notifications as they are created.")
     async def notifications(self, info: Info) -> AsyncGenerator[Notification, None]:

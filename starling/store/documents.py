@@ -114,6 +114,33 @@ class NotificationDoc(TypedDict):
     read: bool
     # The collapse rule's key; a notification rebuilt from its live event has none.
     dedupe_key: NotRequired[str]
+    # Its group (``store.notifications.group_key``); none on those from before groups.
+    group_key: NotRequired[str]
+
+
+class NotificationGroupDoc(TypedDict):
+    """The notifications of one recipient sharing a ``group_key`` (``store.notifications``),
+    kept up to date as each is inserted."""
+
+    _id: int  # the group's first notification's ID
+    user_id: int
+    group_key: str
+    kind: str
+    tweet_id: int | None
+    count: int
+    actor_ids: list[int]  # the latest few, newest first
+    latest_id: int  # the newest notification's ID: the groups' order and cursor
+    latest_at: datetime
+
+
+class MarkerDoc(TypedDict):
+    """How far a user has read one timeline (``store.markers``)."""
+
+    _id: str  # "{user_id}:{timeline}"
+    user_id: int
+    timeline: str
+    last_read_id: int
+    updated_at: datetime
 
 
 class RevokedTokenDoc(TypedDict):

@@ -22,7 +22,9 @@ from starling.store.documents import (
     FollowDoc,
     HandleDoc,
     LikeDoc,
+    MarkerDoc,
     NotificationDoc,
+    NotificationGroupDoc,
     RetweetKeyDoc,
     RevokedTokenDoc,
     TweetDoc,
@@ -67,6 +69,10 @@ SHARD_KEYS: dict[str, ShardKey] = {
     "likes": {"tweet_id": 1, "user_id": 1},
     # A recipient's notifications and their collapse rule (unique per recipient).
     "notifications": {"user_id": 1, "dedupe_key": 1},
+    # A recipient's notification groups: one per (user, group key), read per user.
+    "notification_groups": {"user_id": 1, "group_key": 1},
+    # Read markers by _id = "user:timeline", read with the user's others (one $in).
+    "markers": {"_id": HASHED},
     # A token check reads its revocation by _id (the token's jti).
     "revoked_tokens": {"_id": HASHED},
 }
@@ -125,6 +131,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The collapse rule (store.notifications): one notification per recipient and key.
         IndexModel([("user_id", ASCENDING), ("dedupe_key", ASCENDING)], unique=True),
     ],
+    "notification_groups": [
+        IndexModel([("user_id", ASCENDING), ("group_key", ASCENDING)], unique=True),
+        # groupedNotifications: a user's groups, most recently active first.
+        IndexModel([("user_id", ASCENDING), ("latest_id", DESCENDING)]),
+    ],
+    "markers": [],
     "revoked_tokens": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         # A user's unexpired revocations: what a token check copies into Redis after a loss.
@@ -146,6 +158,8 @@ class Collections:
     comments: MongoCollection[CommentDoc]
     likes: MongoCollection[LikeDoc]
     notifications: MongoCollection[NotificationDoc]
+    notification_groups: MongoCollection[NotificationGroupDoc]
+    markers: MongoCollection[MarkerDoc]
     revoked_tokens: MongoCollection[RevokedTokenDoc]
 
 

@@ -72,6 +72,7 @@ class MongoCollection(Protocol[D]):
         update: Update,
         projection: Projection | None = None,
         *,
+        upsert: bool = False,
         return_document: bool = False,
     ) -> D | None: ...
 

@@ -12,11 +12,14 @@ Celebrities (``store.celebrities``) are not fanned out: their tweet goes to thei
 timeline and author list, which readers merge. When an author drops back below the
 threshold, ``backfill_author`` copies their recent tweets into their followers' timelines
 before readers stop merging them.
+
+A retraction tells the same audience: the author's own feed channel and every follower
+holding a live home feed subscription hear that the tweet left their feed
+(``homeFeedEvents``' ``TweetDeleted``), batch by batch as their timelines lose it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -27,7 +30,7 @@ from starling.store.follows import START, FollowerPosition, follower_batch
 from starling.store.ids import id_timestamp_ms
 from starling.store.jobs import BACKFILL_AUTHOR, FANOUT_TWEET, RETRACT_TWEET, JobContext
 from starling.store.metrics import FANOUT_DELIVERIES, FANOUT_JOBS, FANOUT_LAG
-from starling.store.pubsub.publishing import queue_live_feed_events
+from starling.store.pubsub.publishing import queue_live_feed_events, tweet_event
 from starling.store.services import Services
 from starling.store.tweets import recent_tweet_ids
 
@@ -43,27 +46,29 @@ async def deliver_batch(
     announce: bool = False,
 ) -> None:
     """One data-Redis pipeline (a round trip per node): add ``tweet_ids`` to (or remove them
-    from) each follower's timeline; with ``announce``, at the same time, one queue-Redis
-    pipeline telling the followers who hold a live homeFeed subscription (checked there;
-    offline followers get no ``PUBLISH``). Timelines that are not built are left alone
-    (``store.timelines``)."""
+    from) each follower's timeline; with ``announce``, then one queue-Redis pipeline telling
+    the followers who hold a live home feed subscription (checked there; offline followers
+    get no ``PUBLISH``) that the tweets entered (or left) their feed. Timelines that are not
+    built are left alone (``store.timelines``).
+
+    The announcement follows the timeline write, never overtakes it: a subscriber resuming
+    with ``after`` subscribes first and then reads its timeline, so every tweet is either
+    in what it reads or announced after it listens (``resolvers.live``)."""
     keys = [services.keys.home_timeline(follower) for follower in followers]
-    async with (
-        services.redis.pipeline(transaction=False) as pipe,
-        services.queue_redis.pipeline(transaction=False) as events,
-    ):
+    async with services.redis.pipeline(transaction=False) as pipe:
         if add:
             services.timelines.add_to_timelines(pipe, keys, tweet_ids)
-            if announce:
-                queue_live_feed_events(events, services.keys, followers, tweet_ids)
         else:
             services.timelines.remove_from_timelines(pipe, keys, tweet_ids)
-        written: list[Any]
-        written, _ = await asyncio.gather(pipe.execute(), events.execute())
+        written: list[Any] = await pipe.execute()
+    if announce:
+        async with services.queue_redis.pipeline(transaction=False) as events:
+            queue_live_feed_events(events, services.keys, followers, tweet_ids, deleted=not add)
+            await events.execute()
     if add:
         # Each script's reply: how many built timelines it wrote to.
         FANOUT_DELIVERIES.inc(sum(int(reply) for reply in written) * len(tweet_ids))
-    if announce:
+    if add and announce:
         # Post to delivered: a snowflake carries its creation time.
         now_ms = time.time() * 1000
         for tweet_id in tweet_ids:
@@ -154,10 +159,15 @@ async def retract_tweet(ctx: JobContext, tweet_id: int, after_shard: int = 0, af
     tweet = await services.db.tweets.find_one({"_id": tweet_id}, {"author_id": 1})
     if tweet is None:
         return "gone"
+    author_id = tweet["author_id"]
     after = FollowerPosition(after_shard, after_edge)
     if after == START:
         await services.redis.delete(services.keys.tweet(tweet_id))
-    next_position = await _walk_followers(services, tweet["author_id"], after, [tweet_id], add=False)
+        # The author's own live feeds hear of it too (``homeFeedEvents``).
+        await services.queue_redis.publish(
+            services.keys.feed_events(author_id), tweet_event(tweet_id, deleted=True)
+        )
+    next_position = await _walk_followers(services, author_id, after, [tweet_id], add=False, announce=True)
     if next_position is not None:
         await RETRACT_TWEET.enqueue(services.queue, tweet_id, next_position.shard, next_position.edge)
         return "continued"

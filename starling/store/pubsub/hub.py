@@ -121,6 +121,12 @@ class EventHub:
         self._commands = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._presences: dict[str, Presence] = {}
+        # The channels whose SUBSCRIBE Redis has confirmed on the current connection (a
+        # command sent is not yet a command Redis has run), and the event, set and
+        # replaced whenever that set grows or a subscriber leaves, that ``until_live``
+        # waiters check again on.
+        self._confirmed: set[str] = set()
+        self._synced = asyncio.Event()
 
     # -- introspection (tests, metrics) --------------------------------------------------
 
@@ -155,12 +161,14 @@ class EventHub:
         for subscriber in list(self._subscribers):
             self.remove(subscriber)
             subscriber.end(_CLOSED)
+        self._wake_waiters()
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()
             self._pubsub = None
         LIVE_CHANNELS.dec(len(self._live))
         self._live.clear()
+        self._confirmed.clear()
 
     def presence(self, name: str, key_of: Callable[[int], str], ttl_seconds: float) -> Presence:
         """The process's share of the presence set ``name`` (a user's shard of it:
@@ -183,6 +191,18 @@ class EventHub:
         LIVE_SUBSCRIBERS.inc()
         return subscriber
 
+    async def until_live(self, subscriber: Subscriber) -> None:
+        """Return once Redis delivers every channel of ``subscriber`` to this hub (its
+        ``SUBSCRIBE`` has been answered), or the subscriber is gone. From then on nothing
+        published on them is missed: what a stream reads from durable state after this,
+        and what it hears, together leave no gap (``homeFeed(after:)``)."""
+        while subscriber in self._subscribers and not subscriber.channels <= self._confirmed:
+            await self._synced.wait()
+
+    def _wake_waiters(self) -> None:
+        synced, self._synced = self._synced, asyncio.Event()
+        synced.set()
+
     def remove(self, subscriber: Subscriber) -> None:
         """Forget a subscriber (idempotent); channels nobody else wants are unsubscribed."""
         if subscriber not in self._subscribers:
@@ -197,6 +217,7 @@ class EventHub:
                 del self._routes[channel]
                 self._touch(channel)
         LIVE_SUBSCRIBERS.dec()
+        self._wake_waiters()
 
     def _touch(self, channel: str) -> None:
         self._touched.add(channel)
@@ -256,15 +277,25 @@ class EventHub:
                 awaiting_pong = True
                 continue
             awaiting_pong = False
-            if message["type"] == "message":
-                channel = message["channel"]
-                self._dispatch(channel.decode() if isinstance(channel, bytes) else channel, message["data"])
+            kind = message["type"]
+            if kind not in ("message", "subscribe", "unsubscribe"):
+                continue
+            channel = message["channel"]
+            channel = channel.decode() if isinstance(channel, bytes) else channel
+            if kind == "message":
+                self._dispatch(channel, message["data"])
+            elif kind == "subscribe":
+                self._confirmed.add(channel)
+                self._wake_waiters()
+            else:
+                self._confirmed.discard(channel)
 
     async def _reconnect(self) -> None:
         async with self._commands:
             old, self._pubsub = self._pubsub, None
             LIVE_CHANNELS.dec(len(self._live))
             self._live.clear()
+            self._confirmed.clear()
         if old is not None:
             with contextlib.suppress(RedisError, OSError):
                 await old.aclose()
@@ -309,6 +340,9 @@ class EventHub:
             self._live.update(chunk)
             LIVE_CHANNELS.inc(len(chunk))
         for chunk in chunks(unwanted):
+            # Unconfirmed from now: a subscriber arriving before the UNSUBSCRIBE's reply must
+            # wait for the SUBSCRIBE that follows it, not trust the old confirmation.
+            self._confirmed.difference_update(chunk)
             await pubsub.unsubscribe(*chunk)
             self._live.difference_update(chunk)
             LIVE_CHANNELS.dec(len(chunk))

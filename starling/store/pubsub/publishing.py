@@ -21,9 +21,19 @@ def encode_event(event: Event) -> bytes:
     return orjson.dumps(event)
 
 
-def tweet_event(tweet_id: int) -> bytes:
-    """The event of ``ev:feed:*`` and ``ev:author:*``: which tweet."""
-    return encode_event({"tweet_id": tweet_id})
+# What a feed event says happened to its tweet. A posted tweet's event carries no ``kind``
+# (the shape it always had, so processes of either version understand each other).
+DELETED = "deleted"
+
+
+def tweet_event(tweet_id: int, *, deleted: bool = False) -> bytes:
+    """The event of ``ev:feed:*`` and ``ev:author:*``: which tweet entered the feed, or,
+    with ``deleted``, which tweet left it (``{"kind": "deleted"}``)."""
+    return encode_event({"tweet_id": tweet_id, "kind": DELETED} if deleted else {"tweet_id": tweet_id})
+
+
+def is_deletion(event: Event) -> bool:
+    return event.get("kind") == DELETED
 
 
 # KEYS[1] the feed presence ZSET; ARGV[1] the feed channels' prefix; ARGV[2] user IDs,
@@ -54,18 +64,23 @@ return reached
 
 
 def queue_live_feed_events(
-    pipe: Pipeline, keys: Keys, user_ids: Sequence[int], tweet_ids: Sequence[int]
+    pipe: Pipeline,
+    keys: Keys,
+    user_ids: Sequence[int],
+    tweet_ids: Sequence[int],
+    *,
+    deleted: bool = False,
 ) -> None:
-    """Queue, on ``pipe``, "tweet entered your home feed" for those of ``user_ids`` who hold
-    a ``homeFeed`` subscription (``Presence``): one script call per presence shard, each
-    replying how many it reached, all in one round trip; offline followers cost no
-    ``PUBLISH``."""
+    """Queue, on ``pipe``, "tweet entered your home feed" (with ``deleted``: "tweet left
+    it") for those of ``user_ids`` who hold a home feed subscription (``Presence``): one
+    script call per presence shard, each replying how many it reached, all in one round
+    trip; offline followers cost no ``PUBLISH``."""
     if not user_ids or not tweet_ids:
         return
     by_shard: dict[int, list[str]] = {}
     for user_id in user_ids:
         by_shard.setdefault(presence_shard(user_id), []).append(str(user_id))
-    events = [tweet_event(tweet_id) for tweet_id in tweet_ids]
+    events = [tweet_event(tweet_id, deleted=deleted) for tweet_id in tweet_ids]
     for shard, users in by_shard.items():
         args = [keys.feed_events_prefix(), ",".join(users), *events]
         queue_script(pipe, _PUBLISH_TO_PRESENT, [keys.feed_presence(shard)], args)

@@ -51,6 +51,8 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
     worker down delays it, never loses it) and the retweet count through
     ``resolvers.counting``."""
     doc = new_tweet_document(services, user_id, original["text"], original.get("mention_ids", []))
+    if original.get("media"):
+        doc["media"] = original["media"]  # shown like its text; the original owns the objects
     doc["retweet_of"] = original["_id"]
     doc["retweet_key"] = retweet_key(user_id, original["_id"])
     async with counted_change(services, original["_id"]) as change:

@@ -18,6 +18,7 @@ from starling.store.documents import (
     Document,
     FollowDoc,
     LikeDoc,
+    MediaDoc,
     NotificationDoc,
     RevokedTokenDoc,
     TweetDoc,
@@ -70,6 +71,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The collapse rule (store.notifications): one notification per dedupe key.
         IndexModel([("dedupe_key", ASCENDING)], unique=True),
     ],
+    "media": [
+        IndexModel([("tweet_id", ASCENDING)], sparse=True),
+        # The expiry cron: unattached uploads past their time (resolvers.media).
+        IndexModel([("expires_at", ASCENDING)], sparse=True),
+        # The deletion outbox: media of deleted tweets whose objects are not deleted yet.
+        IndexModel([("delete_pending", ASCENDING), ("delete_marked_at", ASCENDING)], sparse=True),
+    ],
     "revoked_tokens": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         # A user's unexpired revocations: what a token check copies into Redis after a loss.
@@ -90,6 +98,7 @@ class Collections:
     likes: MongoCollection[LikeDoc]
     notifications: MongoCollection[NotificationDoc]
     revoked_tokens: MongoCollection[RevokedTokenDoc]
+    media: MongoCollection[MediaDoc]
 
 
 MongoClient = AsyncMongoClient[Document] | EmbeddedMongoClient

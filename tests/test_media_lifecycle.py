@@ -17,7 +17,7 @@ from starling.store.documents import utcnow
 from starling.store.jobs import DELETE_TWEET_MEDIA
 from starling.workers.media import repair_media_deletions
 from tests.harness import Harness, started
-from tests.test_media import CREATE, POST, MAX_BYTES, png, ready_media, send_upload, stored_keys
+from tests.test_media import CREATE, MAX_BYTES, POST, png, ready_media, send_upload, stored_keys
 
 DELETE = "mutation($id: ID!) { deleteTweet(id: $id) }"
 

@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from starling.store.media import MediaStore
+from starling.store.monitoring import count_round_trips
 from tests.api import Account, eventually
 from tests.harness import Harness, started
 from tests.live import free_port
@@ -215,6 +216,15 @@ async def test_upload_finalize_post_and_see_it_in_a_followers_feed(harness: Harn
         assert thumb.format == "PNG" and max(thumb.size) == h.settings.media_thumbnail_px
     assert thumbnail.headers["content-type"] == "image/png"
 
+    # Media are embedded in the tweet (and its cache blob): selecting them costs the feed page
+    # no round trip to MongoDB or Redis.
+    plain = "{ homeFeed(first: 20) { edges { node { id text } } } }"
+    with count_round_trips() as without_media:
+        await h.api.gql(plain, token=bob.token)
+    with count_round_trips() as with_media:
+        await h.api.gql(FEED, token=bob.token)
+    assert (with_media.mongo, with_media.redis) == (without_media.mongo, without_media.redis)
+
     # The cached tweet (a second read) shows the same media, and alt text can change.
     await h.api.gql(
         'mutation($id: ID!) { updateMediaAltText(mediaId: $id, altText: "Blue") { altText } }',
@@ -320,3 +330,25 @@ async def test_deleting_the_tweet_deletes_its_objects(harness: Harness) -> None:
 
 async def _no_media_docs(h: Harness) -> bool:
     return await h.services.db.media.count_documents({}) == 0
+
+
+async def test_an_unreachable_s3_store_is_an_outage_not_a_crash(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finalizing while the bucket does not answer: a coded, retryable error (the media item
+    stays pending, nothing is lost); creating an upload needs no call to the store."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    closed = f"http://127.0.0.1:{free_port()}"
+    async with started(redis_url, media_store="s3", media_s3_endpoint=closed, media_s3_bucket=BUCKET) as h:
+        alice = await h.api.sign_up("alice")
+        created = (await h.api.gql(CREATE, {"type": "image/png", "size": 100}, token=alice.token))[
+            "createMediaUpload"
+        ]
+        assert created["uploadUrl"].startswith(closed)
+        body = await h.api.raw(FINALIZE, {"id": created["mediaId"]}, token=alice.token)
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+        assert "try again" in error["message"]
+        doc = await h.services.db.media.find_one({"_id": int(created["mediaId"])})
+        assert doc is not None and doc["status"] == "pending"

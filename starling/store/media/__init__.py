@@ -20,6 +20,11 @@ from typing import Protocol
 from starling.config import Settings
 
 
+class MediaStoreUnavailable(Exception):
+    """The object store did not answer (or failed); the client may retry later. Media
+    records are in MongoDB and every object operation is repeatable, so nothing is lost."""
+
+
 class ObjectTooLarge(Exception):
     """An object is larger than the reader allows."""
 

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import orjson
 
 from starling.config import Settings
-from starling.store.media import ObjectTooLarge, UploadForm
+from starling.store.media import MediaStoreUnavailable, ObjectTooLarge, UploadForm
 
 SIGNING_CONTEXT = b"starling media upload v1"
 COPY_CHUNK_BYTES = 64 * 1024
@@ -135,7 +135,10 @@ class LocalMediaStore:
             return None
 
     async def write(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._write, self._path(key), data)
+        try:
+            await asyncio.to_thread(self._write, self._path(key), data)
+        except OSError as exc:  # a full or read-only disk: an outage, not a bad request
+            raise MediaStoreUnavailable(f"the local media store failed: {exc}") from exc
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

@@ -14,19 +14,36 @@ reclaims such objects (README).
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from starling.config import Settings
-from starling.store.media import ObjectTooLarge, UploadForm
+from starling.store.media import MediaStoreUnavailable, ObjectTooLarge, UploadForm
 
 MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
 CACHE_CONTROL = "public, max-age=31536000, immutable"  # a key's bytes never change
+# A request in a GraphQL mutation: fail in seconds rather than hold the request for boto's
+# default minute of retries.
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 20
+MAX_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+async def _call(function: Callable[..., T], /, **arguments: Any) -> T:
+    """A blocking boto3 call in a thread; its failures as ``MediaStoreUnavailable``."""
+    try:
+        return await asyncio.to_thread(functools.partial(function, **arguments))
+    except (BotoCoreError, ClientError) as exc:
+        raise MediaStoreUnavailable(f"the S3 media store failed: {exc}") from exc
 
 
 class S3MediaStore:
@@ -43,7 +60,13 @@ class S3MediaStore:
             endpoint_url=endpoint,
             region_name=settings.media_s3_region,
             # S3-compatible servers (MinIO, moto, Ceph) mostly want path-style addresses.
-            config=Config(s3={"addressing_style": "path" if endpoint else "auto"}, signature_version="s3v4"),
+            config=Config(
+                s3={"addressing_style": "path" if endpoint else "auto"},
+                signature_version="s3v4",
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                read_timeout=READ_TIMEOUT_SECONDS,
+                retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+            ),
         )
         bucket = settings.media_s3_bucket or ""
         default_base = (
@@ -57,7 +80,7 @@ class S3MediaStore:
         self, media_id: int, key: str, content_type: str, max_bytes: int, expires_at: datetime
     ) -> UploadForm:
         seconds = max(1, int((expires_at - datetime.now(UTC)).total_seconds()))
-        post = await asyncio.to_thread(
+        post = await _call(
             self._client.generate_presigned_post,
             Bucket=self._bucket,
             Key=key,
@@ -68,7 +91,7 @@ class S3MediaStore:
         return UploadForm(url=post["url"], fields=dict(post["fields"]), expires_at=expires_at)
 
     async def read(self, key: str, max_bytes: int) -> bytes | None:
-        return await asyncio.to_thread(self._read, key, max_bytes)
+        return await _call(self._read, key=key, max_bytes=max_bytes)
 
     def _read(self, key: str, max_bytes: int) -> bytes | None:
         try:
@@ -83,7 +106,7 @@ class S3MediaStore:
         return body
 
     async def write(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(
+        await _call(
             self._client.put_object,
             Bucket=self._bucket,
             Key=key,
@@ -95,7 +118,7 @@ class S3MediaStore:
     async def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), DELETE_BATCH):
             objects = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
-            await asyncio.to_thread(
+            await _call(
                 self._client.delete_objects, Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True}
             )
 

@@ -3,9 +3,10 @@ the multipart form an S3 presigned POST takes, and the folder of checked images 
 
 ``POST /media/upload/{mediaId}``: the fields of ``MediaUpload.uploadFields``, then ``file``.
 Answers 204 like S3; 403 for a form it did not sign (or expired, or altered), 409 when the
-form was used already, 413 past ``MEDIA_MAX_BYTES`` (the request body is bounded as it is
-read: ``http_body.BodyLimit``), 400 for a form without a file. ``GET /media/i/...``: the
-images and thumbnails ``finalizeMedia`` wrote; uploads themselves are never served.
+form was used already or its item was finalized, 413 past ``MEDIA_MAX_BYTES`` (the request
+body is bounded as it is read: ``http_body.BodyLimit``), 400 for a form without a file.
+``GET /media/i/...``: the images and thumbnails ``finalizeMedia`` wrote; uploads themselves
+are never served.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ async def upload(request: Request) -> Response:
             grant = store.verify(fields)
         except InvalidUpload as exc:
             return error_response(str(exc), 403, "FORBIDDEN")
-        if grant.key != f"u/{request.path_params['media_id']}":
+        media_id = request.path_params["media_id"]
+        if grant.key != f"u/{media_id}":
             return error_response("The upload form is for another media item.", 403, "FORBIDDEN")
+        # Finalized already: its upload was consumed (and deleted), so it is not taken again.
+        pending = await request.app.state.services.db.media.find_one({"_id": media_id, "status": "pending"})
+        if pending is None:
+            return error_response("This media item takes no more uploads.", 409, "CONFLICT")
         try:
             await store.accept(grant, file.file)
         except FileExistsError:

@@ -124,3 +124,11 @@ async def test_the_upload_endpoint_refuses_forged_reused_and_misdirected_forms(r
         # What was uploaded is never served, checked or not.
         assert (await h.api.http.get(f"/media/u/{form['mediaId']}")).status_code == 404
         assert (await h.api.http.get(f"/media/i/{form['mediaId']}.png")).status_code == 404
+        # Once finalized, the item takes no more uploads (the form is still unexpired).
+        await h.api.gql(
+            "mutation($id: ID!) { finalizeMedia(mediaId: $id) { id } }",
+            {"id": form["mediaId"]},
+            token=alice.token,
+        )
+        assert await send_upload(h, form["uploadUrl"], form["uploadFields"], data, "image/png") == 409
+        assert await h.services.media.read(f"u/{form['mediaId']}", MAX_BYTES) is None

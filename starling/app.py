@@ -2,7 +2,8 @@
 
 Routes: ``/graphql`` (GraphiQL in a browser when enabled, queries over HTTP, subscriptions
 over WebSocket), ``/healthz`` (the process answers), ``/readyz`` (MongoDB and Redis
-answer), ``/metrics`` (Prometheus). Every route sits behind the request body limit
+answer), ``/metrics`` (Prometheus), and with the local media store its upload endpoint and
+images (``media_routes``). Every route sits behind the request body limit
 (``http_body``) and CORS for the origins of ``CORS_ALLOWED_ORIGINS`` (``origins``).
 
 A request the schema never sees (a body that is not a JSON object, a wrong type for
@@ -46,6 +47,7 @@ from starling import tracing
 from starling.config import ConfigError, Settings
 from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
 from starling.http_body import BodyLimit, error_response
+from starling.media_routes import media_routes, upload_body_limit
 from starling.origins import AllowedOrigins
 from starling.persisted_queries import PersistedQueries, PersistedQueryError
 from starling.request_log import RequestLogMiddleware
@@ -59,6 +61,7 @@ from starling.schema.errors import classify
 from starling.schema.limits import Documents
 from starling.socket_protocols import LegacyWSHandler, TextFrameWebSocketAdapter, TransportWSHandler
 from starling.store.gauges import sample_gauges
+from starling.store.media.local import local_media_dir
 from starling.store.mongo import Mongo
 from starling.store.pubsub.hub import EventHub
 from starling.store.services import Services
@@ -388,6 +391,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets"),
+            *(media_routes(local_media_dir(settings)) if settings.media_store == "local" else []),
         ],
         middleware=[
             *tracing.middleware(settings),
@@ -403,7 +407,11 @@ def create_app(
                 expose_headers=CORS_EXPOSED_HEADERS,
                 max_age=CORS_MAX_AGE_SECONDS,
             ),
-            Middleware(BodyLimit, max_bytes=settings.request_body_max_bytes),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.request_body_max_bytes,
+                larger=upload_body_limit(settings.media_max_bytes) if settings.media_store == "local" else {},
+            ),
         ],
         lifespan=lifespan,
     )

@@ -34,6 +34,8 @@ URL_SCHEMES = {
     "queue_redis_url": ("redis", "rediss", "unix"),
     "public_url": ("http", "https"),
     "otlp_endpoint": ("http", "https"),
+    "media_s3_endpoint": ("http", "https"),
+    "media_public_base_url": ("http", "https"),
 }
 
 
@@ -355,6 +357,41 @@ class Settings(BaseSettings):
     )
     introspection_enabled: bool = Field(
         default=False, description="Answer schema introspection (`starling dev`: on by default)."
+    )
+
+    # --- media ------------------------------------------------------------------------
+    media_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where media objects live: `local` (a folder, uploaded to and served by Starling) "
+        "or `s3` (an S3-compatible bucket, uploaded to by presigned POST).",
+    )
+    media_local_dir: Path | None = Field(
+        default=None, description="Folder of the `local` media store; unset = STARLING_DATA_DIR/media."
+    )
+    media_s3_endpoint: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint URL (MinIO, R2...); unset = AWS S3. Credentials come "
+        "from the usual AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, profiles, roles).",
+    )
+    media_s3_bucket: str | None = Field(default=None, description="Bucket of the `s3` media store.")
+    media_s3_region: str = Field(default="us-east-1", description="Region of the `s3` media bucket.")
+    media_public_base_url: str | None = Field(
+        default=None,
+        description="Base URL media are read from (a CDN in front of the bucket); unset = "
+        "PUBLIC_URL/media (`local`) or the bucket's own URL (`s3`).",
+    )
+    media_max_bytes: int = Field(default=8 * MIB, ge=1, description="Largest media upload, in bytes.")
+    media_upload_seconds: int = Field(
+        default=15 * 60, ge=1, description="How long an upload form (createMediaUpload) is accepted."
+    )
+    media_unattached_seconds: int = Field(
+        default=24 * 3600,
+        ge=1,
+        description="Media not attached to a tweet this long after createMediaUpload are deleted "
+        "(objects and record) by the worker's cron.",
+    )
+    media_thumbnail_px: int = Field(
+        default=400, ge=16, description="Longest side of a media thumbnail, in pixels."
     )
 
     # --- processes --------------------------------------------------------------------

@@ -4,10 +4,12 @@
 answered 413 before a byte of its body is read; one sent without a length (chunked) is
 counted as it arrives and answered 413 as soon as it passes the limit, so the server never
 holds more than ``REQUEST_BODY_MAX_BYTES`` of it (the 50 MB body of issue 10 was read and
-parsed whole).
+parsed whole). Paths under a prefix of ``larger`` (media uploads) have that limit instead.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import orjson
 from starlette.datastructures import Headers
@@ -26,20 +28,27 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
-    def too_large(self) -> Response:
-        return error_response(f"The request body is over {self.max_bytes:,} bytes.", 413)
+    def limit_for(self, path: str) -> int:
+        return next(
+            (limit for prefix, limit in self.larger.items() if path.startswith(prefix)), self.max_bytes
+        )
+
+    def too_large(self, max_bytes: int) -> Response:
+        return error_response(f"The request body is over {max_bytes:,} bytes.", 413)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope["path"])
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self.too_large()(scope, receive, send)
+        if declared.isdigit() and int(declared) > max_bytes:
+            await self.too_large(max_bytes)(scope, receive, send)
             return
         received = 0
         started = False
@@ -49,7 +58,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge
             return message
 
@@ -63,4 +72,4 @@ class BodyLimit:
         except BodyTooLarge:
             if started:  # nothing reads a body after answering; if something did, say so
                 raise
-            await self.too_large()(scope, receive, send)
+            await self.too_large(max_bytes)(scope, receive, send)

@@ -14,11 +14,15 @@ installed ``redis-server``, the standalone Redis then serving the queue role.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -113,6 +117,11 @@ def standalone_redis_url() -> Iterator[str]:
             private.stop()
 
 
+# The local media store's files of every test app, out of the worktree, gone at exit.
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="starling-test-media-"))
+atexit.register(shutil.rmtree, MEDIA_ROOT, ignore_errors=True)
+
+
 def make_settings(redis_url: str, **overrides: object) -> Settings:
     tag = uuid.uuid4().hex[:10]
     values: dict[str, object] = {
@@ -130,6 +139,7 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
         "argon2_memory_cost_kib": 1024,
         "run_worker_in_process": True,
         "outbox_repair_after_seconds": 1,
+        "media_local_dir": MEDIA_ROOT / tag,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

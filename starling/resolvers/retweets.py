@@ -56,6 +56,8 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
     if existing is not None:
         return existing
     doc = new_tweet_document(services, user_id, original["text"], original.get("mention_ids", []))
+    if original.get("media"):
+        doc["media"] = original["media"]  # shown like its text; the original owns the objects
     doc["retweet_of"] = original["_id"]
     doc["retweet_key"] = key
     holder = await reservations.reserve(

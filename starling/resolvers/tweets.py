@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starling.loaders.engagement import retweet_key
+from starling.resolvers import media
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
@@ -76,13 +79,16 @@ def new_tweet_document(services: Services, author_id: int, text: str, mention_id
     }
 
 
-async def post_tweet(ctx: RequestContext, text: str) -> TweetDoc:
+async def post_tweet(ctx: RequestContext, text: str, media_ids: Sequence[str] | None = None) -> TweetDoc:
     viewer = await ctx.require_writer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Tweet text")
     mention_ids = await mentioned_user_ids(services, text, viewer.user_id)
     doc = new_tweet_document(services, viewer.user_id, text, mention_ids)
+    if media_ids:  # claimed for this tweet before it is stored (resolvers.media)
+        doc["media"] = await media.attach(services, viewer.user_id, media_ids, doc["_id"])
     await publish(services, doc)
+    await media.settle(services, doc.get("media", []))
     if mention_ids:  # best effort, by the worker (resolvers.notifications)
         await request_notification(services, NotificationKind.MENTION, viewer.user_id, tweet_id=doc["_id"])
     return doc
@@ -92,12 +98,20 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     viewer = await ctx.require_viewer()
     services = ctx.services
     tid = parse_tweet_id(tweet_id)
-    doc = await services.db.tweets.find_one({"_id": tid, **LIVE}, {"author_id": 1, "retweet_of": 1})
+    doc = await services.db.tweets.find_one(
+        {"_id": tid, **LIVE}, {"author_id": 1, "retweet_of": 1, "media": 1}
+    )
     if doc is None:
         raise NotFound(f"No tweet {tweet_id}.")
     if doc["author_id"] != viewer.user_id:
         raise Forbidden("You can only delete your own tweets.")
+    # A retweet's media are its original's, which keeps them.
+    owns_media = bool(doc.get("media")) and doc.get("retweet_of") is None
+    if owns_media:
+        await media.mark_for_deletion(services, tid)  # the outbox marker first
     await retract(services, tid, viewer.user_id, retweet_of=doc.get("retweet_of"))
+    if owns_media:
+        await media.request_deletion(services, tid)
     if doc.get("retweet_of") is None:
         # Its retweets go too: reads hide them at once, the job retracts them
         # (workers.retweets). Redis down: they stay hidden, and the repair cron enqueues the

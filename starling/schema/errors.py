@@ -25,6 +25,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import StreamExecutionResult
 
 from starling.resolvers.errors import StarlingError
+from starling.store.media import MediaStoreUnavailable
 
 log = logging.getLogger("starling.errors")
 
@@ -33,7 +34,7 @@ UNAVAILABLE_MESSAGE = "A datastore is unreachable right now; try again in a mome
 # Where an operation type is refused: a WebSocket runs subscriptions only (app.py).
 OPERATION_TYPE_HINT = "A WebSocket runs subscriptions only: send queries and mutations over HTTP."
 # Outages, not bugs: the client can act on them (retry), so they say so.
-DATASTORE_OUTAGES = (RedisConnectionError, RedisTimeoutError, ConnectionFailure)
+DATASTORE_OUTAGES = (RedisConnectionError, RedisTimeoutError, ConnectionFailure, MediaStoreUnavailable)
 # Strawberry's refusals before validation (no such operation, a subscription over HTTP, no
 # query): over HTTP they answer 400, over a WebSocket they arrive here as errors.
 OPERATION_MISTAKES = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)

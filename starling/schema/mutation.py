@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from starling.resolvers import accounts, comments, follows, likes, notifications, retweets, tweets
+from starling.schema.media import MediaMutation
 from starling.schema.notifications import Marker, MarkerTimeline
 from starling.schema.types import AuthPayload, Comment, Info, Tweet, User
 
@@ -14,7 +15,7 @@ def _auth_payload(session: accounts.Session) -> AuthPayload:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(MediaMutation):
     @strawberry.mutation(description="Create an account; the handle is unique case-insensitively.")
     async def sign_up(
         self, info: Info, handle: str, password: str, display_name: str | None = None
@@ -42,9 +43,9 @@ class Mutation:
     ) -> User:
         return User.from_doc(await accounts.update_profile(info.context, display_name, bio))
 
-    @strawberry.mutation
-    async def post_tweet(self, info: Info, text: str) -> Tweet:
-        return Tweet.from_doc(await tweets.post_tweet(info.context, text))
+    @strawberry.mutation(description="Post a tweet, with up to 4 of the viewer's finalized media.")
+    async def post_tweet(self, info: Info, text: str, media_ids: list[strawberry.ID] | None = None) -> Tweet:
+        return Tweet.from_doc(await tweets.post_tweet(info.context, text, media_ids=media_ids))
 
     @strawberry.mutation
     async def delete_tweet(self, info: Info, id: strawberry.ID) -> bool:

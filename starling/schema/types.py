@@ -35,8 +35,9 @@ from starling.resolvers.errors import NotFound
 from starling.resolvers.pagination import Page
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.lookahead import connection_node_fields
+from starling.schema.media import Media, media_of
 from starling.store.counters import Counts
-from starling.store.documents import CachedTweetDoc, CommentDoc, UserDoc
+from starling.store.documents import CachedTweetDoc, CommentDoc, MediaRecord, UserDoc
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ class Tweet:
     author_id: strawberry.Private[int]
     mention_ids: strawberry.Private[list[int]]
     retweet_of_id: strawberry.Private[int | None]
+    media_records: strawberry.Private[list[MediaRecord]]
     # Loaded for the whole page by ``prefetch_tweets``: relation -> this tweet's value.
     prefetched: strawberry.Private[dict[Relation[Any], Any] | None] = None
 
@@ -171,6 +173,7 @@ class Tweet:
             author_id=doc["author_id"],
             mention_ids=doc.get("mention_ids", []),
             retweet_of_id=doc.get("retweet_of"),
+            media_records=doc.get("media", []),
         )
 
     @property
@@ -226,6 +229,10 @@ class Tweet:
     def _share_link(self, info: Info, author: User) -> str:
         base = info.context.services.settings.public_url.rstrip("/")
         return f"{base}/{author.handle}/status/{self.id}"
+
+    @strawberry.field(description="Its images, in the order posted (a retweet: the original's).")
+    def media(self, info: Info) -> list[Media]:
+        return media_of(info, self.media_records)
 
     @strawberry.field(description="Users @mentioned in the text who exist.")
     async def mentions(self, info: Info) -> list[User]:

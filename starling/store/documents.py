@@ -62,6 +62,37 @@ class FollowDoc(TypedDict):
     created_at: datetime
 
 
+class MediaRecord(TypedDict):
+    """What a tweet embeds of each of its media (and caches with it): all a ``Media`` shows,
+    so a feed page's media cost no extra round trip."""
+
+    _id: int
+    key: str
+    thumb_key: str
+    content_type: str
+    width: int
+    height: int
+    byte_size: int
+    alt_text: str | None
+
+
+class MediaDoc(MediaRecord):
+    """A media item (collection ``media``): pending until ``finalizeMedia`` checked it, then
+    ready. ``key``/``thumb_key``/``width``... are meaningful once ready."""
+
+    owner_id: int
+    status: str  # "pending" | "ready"
+    upload_key: str  # what the client uploaded to (``u/<id>``)
+    declared_type: str
+    created_at: datetime
+    thumb_content_type: NotRequired[str]
+    tweet_id: NotRequired[int]  # attached: the tweet's; the media is the tweet's from then on
+    # Unattached media are deleted after this (cron); cleared once the tweet holding it is stored.
+    expires_at: NotRequired[datetime]
+    delete_pending: NotRequired[bool]  # its tweet was deleted; the deletion job has not run
+    delete_marked_at: NotRequired[datetime]
+
+
 class CachedTweetDoc(TypedDict):
     """The fields of a tweet that never change after the write: what Redis caches
     (``encode_tweet``) and the tweet loader returns. Every ``TweetDoc`` is one."""
@@ -73,6 +104,7 @@ class CachedTweetDoc(TypedDict):
     hashtags: list[str]
     mention_ids: list[int]
     retweet_of: NotRequired[int]  # a retweet: its original
+    media: NotRequired[list[MediaRecord]]  # a retweet: its original's
 
 
 class TweetDoc(CachedTweetDoc):
@@ -158,6 +190,7 @@ TWEET_CACHED_FIELDS = (
     "hashtags",
     "mention_ids",
     "retweet_of",
+    "media",
 )
 
 

@@ -121,6 +121,10 @@ def _retract_retweets_id(original_id: int, round: int = 0) -> str:
     return f"retract_retweets:{original_id}:{round}"
 
 
+def _delete_media_id(tweet_id: int) -> str:
+    return f"delete_tweet_media:{tweet_id}"
+
+
 def _notify_id(
     kind: str,
     actor_id: int,
@@ -155,3 +159,6 @@ NOTIFY = Job("notify", _notify_id)
 
 FLUSH_COUNTERS = Job("flush_counters", _flush_id)
 """Write pending like/comment/retweet count deltas to MongoDB (also a cron job)."""
+
+DELETE_TWEET_MEDIA = Job("delete_tweet_media", _delete_media_id)
+"""Delete the media objects and records of a deleted tweet (``resolvers.media``)."""

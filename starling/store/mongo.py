@@ -23,6 +23,7 @@ from starling.store.documents import (
     HandleDoc,
     LikeDoc,
     MarkerDoc,
+    MediaDoc,
     NotificationDoc,
     NotificationGroupDoc,
     RetweetKeyDoc,
@@ -73,6 +74,8 @@ SHARD_KEYS: dict[str, ShardKey] = {
     "notification_groups": {"user_id": 1, "group_key": 1},
     # Read markers by _id = "user:timeline", read with the user's others (one $in).
     "markers": {"_id": HASHED},
+    # Media items by _id (finalize, attach, the crons scan their outbox and expiry indexes).
+    "media": {"_id": HASHED},
     # A token check reads its revocation by _id (the token's jti).
     "revoked_tokens": {"_id": HASHED},
 }
@@ -137,6 +140,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("latest_id", DESCENDING)]),
     ],
     "markers": [],
+    "media": [
+        IndexModel([("tweet_id", ASCENDING)], sparse=True),
+        # The expiry cron: unattached uploads past their time (resolvers.media).
+        IndexModel([("expires_at", ASCENDING)], sparse=True),
+        # The deletion outbox: media of deleted tweets whose objects are not deleted yet.
+        IndexModel([("delete_pending", ASCENDING), ("delete_marked_at", ASCENDING)], sparse=True),
+    ],
     "revoked_tokens": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         # A user's unexpired revocations: what a token check copies into Redis after a loss.
@@ -161,6 +171,7 @@ class Collections:
     notification_groups: MongoCollection[NotificationGroupDoc]
     markers: MongoCollection[MarkerDoc]
     revoked_tokens: MongoCollection[RevokedTokenDoc]
+    media: MongoCollection[MediaDoc]
 
 
 MongoClient = AsyncMongoClient[Document] | EmbeddedMongoClient

@@ -66,6 +66,8 @@ class MongoCollection(Protocol[D]):
 
     async def delete_one(self, filter: Filter) -> DeleteResult: ...
 
+    async def delete_many(self, filter: Filter) -> DeleteResult: ...
+
     async def find_one_and_update(
         self,
         filter: Filter,

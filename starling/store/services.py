@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from starling.config import ConfigError, Settings
 from starling.store.ids import MAX_WORKER, SnowflakeGenerator
 from starling.store.keys import Keys
+from starling.store.media import MediaStore, open_media_store
 from starling.store.mongo import Collections, Mongo, connect_mongo, ensure_indexes
 from starling.store.redis import DataRedis, connect_data_redis, connect_redis, is_cluster
 from starling.store.timelines import Timelines
@@ -37,6 +38,8 @@ class Services:
     keys: Keys
     ids: SnowflakeGenerator
     timelines: Timelines
+    media: MediaStore
+    """Object storage for media (``MEDIA_STORE``)."""
 
     @property
     def db(self) -> Collections:
@@ -86,10 +89,12 @@ class Services:
                 author_max=settings.author_tweets_max,
                 ttl_seconds=settings.timeline_ttl_seconds,
             ),
+            media=open_media_store(settings),
         )
 
     async def close(self, *, close_mongo: bool = True) -> None:
         await self.redis.aclose()
         await self.queue_redis.aclose()  # the queue's pool too
+        await self.media.close()
         if close_mongo:
             await self.mongo.close()

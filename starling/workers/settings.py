@@ -10,6 +10,7 @@ from arq import Worker, cron
 from starling.config import Settings
 from starling.store.jobs import (
     BACKFILL_AUTHOR,
+    DELETE_TWEET_MEDIA,
     FANOUT_TWEET,
     FLUSH_COUNTERS,
     NOTIFY,
@@ -20,6 +21,7 @@ from starling.store.jobs import (
 from starling.store.services import Services
 from starling.workers.counters import flush_counters, flush_cron
 from starling.workers.fanout import backfill_author, fanout_tweet, retract_tweet
+from starling.workers.media import delete_tweet_media, expire_media, repair_media_deletions
 from starling.workers.notifications import notify
 from starling.workers.repair import (
     repair_outbox,
@@ -36,6 +38,7 @@ FUNCTIONS = [
     NOTIFY.function(notify),
     FLUSH_COUNTERS.function(flush_counters),
     RETRACT_RETWEETS.function(retract_retweets),
+    DELETE_TWEET_MEDIA.function(delete_tweet_media),
 ]
 
 CRON_JOBS = [
@@ -60,6 +63,13 @@ CRON_JOBS = [
         run_at_startup=True,
         unique=True,
     ),
+    cron(
+        instrumented("repair_media_deletions", repair_media_deletions),
+        second={25, 55},
+        run_at_startup=True,
+        unique=True,
+    ),
+    cron(instrumented("expire_media", expire_media), minute=set(range(0, 60, 5)), second=45, unique=True),
 ]
 
 JOB_TIMEOUT_SECONDS = 120

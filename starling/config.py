@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         description="Lifetime of a reader's cached set of followed celebrities (also invalidated "
         "by follows and threshold crossings).",
     )
+    relation_set_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Lifetime of a user's cached block and mute sets, rebuilt from MongoDB when "
+        "they expire (edited in place by blocks and mutes meanwhile).",
+    )
     rebuild_lock_seconds: int = Field(
         default=30, ge=1, description="How long a timeline rebuild holds its lock."
     )

@@ -33,6 +33,8 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.feed import followed_or_rebuilt
+from starling.resolvers.pagination import Page
+from starling.resolvers.relations import visible_tweets
 from starling.store import celebrities
 from starling.store.documents import CachedTweetDoc, NotificationDoc
 from starling.store.notifications import notification_from_event
@@ -132,7 +134,9 @@ async def _tweets(ctx: RequestContext, viewer_id: int, channels: list[str]) -> T
             recent.append(tweet_id)
             tweet = await (await ctx.loaders()).tweets.load(tweet_id)
             if tweet is not None:  # deleted meanwhile
-                yield tweet
+                page = Page(items=[tweet], positions=[tweet_id], has_next_page=False)
+                if (await visible_tweets(ctx, page, feed=True)).items:  # blocks, mutes as now
+                    yield tweet
 
 
 async def notifications(ctx: RequestContext) -> NotificationStream:

@@ -61,10 +61,14 @@ async def request_notification(
 async def notifications_page(
     ctx: RequestContext, first: int | None, after: str | None
 ) -> Page[NotificationDoc]:
-    """The viewer's notifications, newest first."""
+    """The viewer's notifications, newest first, without those from users the viewer
+    blocked, muted or is blocked by (stored before the block or mute: later ones are never
+    made, ``workers.notifications``)."""
     viewer = await ctx.require_viewer()
     first = check_first(first, ctx.services.settings.page_size_max)
-    return await find_page(ctx.services.db.notifications, {"user_id": viewer.user_id}, first, after)
+    page = await find_page(ctx.services.db.notifications, {"user_id": viewer.user_id}, first, after)
+    found = await ctx.relations()
+    return page.hydrated([None if found.hides_in_feed(doc["actor_id"]) else doc for doc in page.items])
 
 
 async def unread_count(ctx: RequestContext) -> int:

@@ -28,7 +28,7 @@ from starling.loaders.engagement import retweet_key
 from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
-from starling.resolvers.engagement import engagement_target
+from starling.resolvers.engagement import engageable_target
 from starling.resolvers.errors import Conflict, NotFound
 from starling.resolvers.pagination import Page
 from starling.resolvers.tweets import new_tweet_document, parse_tweet_id, publish, retract
@@ -40,7 +40,7 @@ from starling.store.services import Services
 async def retweet(ctx: RequestContext, tweet_id: str) -> TweetDoc:
     """Idempotent; returns the viewer's retweet."""
     viewer = await ctx.require_writer()
-    _, original = await engagement_target(ctx, tweet_id)
+    _, original = await engageable_target(ctx, viewer.user_id, tweet_id)
     return await add_retweet(ctx.services, viewer.user_id, original)
 
 

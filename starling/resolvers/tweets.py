@@ -10,6 +10,7 @@ from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
 from starling.resolvers.mentions import mentioned_user_ids
 from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
+from starling.resolvers.relations import tweet_visible
 from starling.resolvers.text import clean_text, hashtags_in, words_in
 from starling.store.counters import CounterKind
 from starling.store.degrade import best_effort
@@ -143,12 +144,16 @@ async def _retract_now(services: Services, tweet_id: int, author_id: int) -> Non
 
 
 async def get_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc | None:
+    """The tweet; None when unknown, deleted, or behind a block (``resolvers.relations``)."""
     tid = parse_tweet_id(tweet_id)
-    return await (await ctx.loaders()).tweets.load(tid)
+    return await tweet_visible(ctx, await (await ctx.loaders()).tweets.load(tid))
 
 
 async def user_tweets(
     ctx: RequestContext, user_id: int, first: int | None, after: str | None
 ) -> Page[TweetDoc]:
+    """The user's tweets and retweets, newest first; none behind a block (``resolvers.relations``)."""
     first = check_first(first, ctx.services.settings.page_size_max)
+    if (await ctx.relations()).blocks_between(user_id):
+        return Page(items=[], positions=[], has_next_page=False)
     return await find_page(ctx.services.db.tweets, {"author_id": user_id, **LIVE}, first, after)

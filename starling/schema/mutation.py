@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from starling.resolvers import accounts, comments, follows, likes, notifications, retweets, tweets
+from starling.resolvers import accounts, comments, follows, likes, notifications, relations, retweets, tweets
 from starling.schema.types import AuthPayload, Comment, Info, Tweet, User
+from starling.store.relations import RelationKind
 
 
 def _auth_payload(session: accounts.Session) -> AuthPayload:
@@ -86,6 +87,34 @@ class Mutation:
     @strawberry.mutation(description="Idempotent; returns the user no longer followed.")
     async def unfollow(self, info: Info, user_id: strawberry.ID) -> User:
         return User.from_doc(await follows.unfollow(info.context, user_id))
+
+    @strawberry.mutation(
+        description="Idempotent; returns the user. Ends follows both ways; while it stands neither "
+        "sees the other and interactions between you are FORBIDDEN."
+    )
+    async def block(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(
+            await relations.set_relation(info.context, RelationKind.BLOCK, user_id, add=True)
+        )
+
+    @strawberry.mutation(description="Idempotent; returns the user.")
+    async def unblock(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(
+            await relations.set_relation(info.context, RelationKind.BLOCK, user_id, add=False)
+        )
+
+    @strawberry.mutation(
+        description="Idempotent; returns the user. Their tweets, retweets and notifications leave "
+        "the viewer's home feed and notifications; they are not told."
+    )
+    async def mute(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(await relations.set_relation(info.context, RelationKind.MUTE, user_id, add=True))
+
+    @strawberry.mutation(description="Idempotent; returns the user.")
+    async def unmute(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(
+            await relations.set_relation(info.context, RelationKind.MUTE, user_id, add=False)
+        )
 
     @strawberry.mutation(description="Mark the viewer's notifications read; returns how many were unread.")
     async def mark_notifications_read(self, info: Info) -> int:

@@ -29,7 +29,7 @@ import strawberry
 from aiodataloader import DataLoader
 
 from starling.loaders import Loaders
-from starling.resolvers import comments, follows, likes, retweets, tweets
+from starling.resolvers import comments, follows, likes, relations, retweets, tweets
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
 from starling.resolvers.pagination import Page
@@ -37,6 +37,7 @@ from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connectio
 from starling.schema.lookahead import connection_node_fields
 from starling.store.counters import Counts
 from starling.store.documents import CachedTweetDoc, CommentDoc, UserDoc
+from starling.store.relations import RelationKind, Relations
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,50 @@ class User:
     ) -> Connection[Tweet]:
         page: Page[CachedTweetDoc] = await tweets.user_tweets(info.context, self._id, first, after)
         page = await retweets.drop_hidden_retweets(info.context, page, collapse=False)
-        return await tweet_connection(info, page)
+        return await tweet_connection(info, await relations.visible_tweets(info.context, page, feed=False))
+
+    async def _viewer_relation(self, info: Info, holds: Callable[[Relations], bool]) -> bool:
+        if await info.context.viewer_id() in (None, self._id):
+            return False
+        return holds(await info.context.relations())
+
+    @strawberry.field(description="Whether the viewer blocked this user; false when anonymous.")
+    async def viewer_has_blocked(self, info: Info) -> bool:
+        return await self._viewer_relation(info, lambda found: self._id in found.blocked)
+
+    @strawberry.field(description="Whether this user blocked the viewer; false when anonymous.")
+    async def blocks_viewer(self, info: Info) -> bool:
+        return await self._viewer_relation(info, lambda found: self._id in found.blocked_by)
+
+    @strawberry.field(description="Whether the viewer muted this user; false when anonymous.")
+    async def viewer_has_muted(self, info: Info) -> bool:
+        return await self._viewer_relation(info, lambda found: self._id in found.muted)
+
+    @strawberry.field(
+        description="The users the viewer blocked, most recent first. Only on the viewer: "
+        "FORBIDDEN on anyone else."
+    )
+    async def blocked(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[User]:
+        page = await relations.relation_page(info.context, RelationKind.BLOCK, self._id, first, after)
+        return connection_of(page, User.from_doc)
+
+    @strawberry.field(
+        description="The users the viewer muted, most recent first. Only on the viewer: "
+        "FORBIDDEN on anyone else."
+    )
+    async def muted(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[User]:
+        page = await relations.relation_page(info.context, RelationKind.MUTE, self._id, first, after)
+        return connection_of(page, User.from_doc)
 
     @strawberry.field(description="Who follows them, newest first.")
     async def followers(

@@ -82,6 +82,16 @@ class CommentDoc(TypedDict):
     created_at: datetime
 
 
+class RelationDoc(TypedDict):
+    """A block or a mute (collections ``blocks``, ``mutes``): ``user_id`` blocks or mutes
+    ``target_id``; unique per (user, target)."""
+
+    _id: int
+    user_id: int
+    target_id: int
+    created_at: datetime
+
+
 class LikeDoc(TypedDict):
     _id: int
     user_id: int

@@ -19,6 +19,7 @@ from starling.store.documents import (
     FollowDoc,
     LikeDoc,
     NotificationDoc,
+    RelationDoc,
     RevokedTokenDoc,
     TweetDoc,
     UserDoc,
@@ -64,6 +65,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True),
         IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)]),
     ],
+    # Blocks and mutes (store.relations): one per (user, target); the user's list newest
+    # first; who blocked a user (both directions of a block hide).
+    **{
+        name: [
+            IndexModel([("user_id", ASCENDING), ("target_id", ASCENDING)], unique=True),
+            IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
+            IndexModel([("target_id", ASCENDING), ("user_id", ASCENDING)]),
+        ]
+        for name in ("blocks", "mutes")
+    },
     "notifications": [
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("user_id", ASCENDING), ("read", ASCENDING)]),  # the unread count
@@ -88,6 +99,8 @@ class Collections:
     tweets: MongoCollection[TweetDoc]
     comments: MongoCollection[CommentDoc]
     likes: MongoCollection[LikeDoc]
+    blocks: MongoCollection[RelationDoc]
+    mutes: MongoCollection[RelationDoc]
     notifications: MongoCollection[NotificationDoc]
     revoked_tokens: MongoCollection[RevokedTokenDoc]
 

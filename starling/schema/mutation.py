@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import strawberry
 
-from starling.resolvers import accounts, comments, follows, likes, notifications, relations, retweets, tweets
+from starling.resolvers import (
+    accounts,
+    bookmarks,
+    comments,
+    follows,
+    likes,
+    notifications,
+    relations,
+    retweets,
+    tweets,
+)
 from starling.schema.types import AuthPayload, Comment, Info, Tweet, User
 from starling.store.relations import RelationKind
 
@@ -115,6 +125,16 @@ class Mutation:
         return User.from_doc(
             await relations.set_relation(info.context, RelationKind.MUTE, user_id, add=False)
         )
+
+    @strawberry.mutation(
+        description="Idempotent; bookmarking a retweet bookmarks its original. Returns the tweet."
+    )
+    async def bookmark(self, info: Info, tweet_id: strawberry.ID) -> Tweet:
+        return Tweet.from_doc(await bookmarks.bookmark(info.context, tweet_id))
+
+    @strawberry.mutation(description="Idempotent; returns the tweet.")
+    async def unbookmark(self, info: Info, tweet_id: strawberry.ID) -> Tweet:
+        return Tweet.from_doc(await bookmarks.unbookmark(info.context, tweet_id))
 
     @strawberry.mutation(description="Mark the viewer's notifications read; returns how many were unread.")
     async def mark_notifications_read(self, info: Info) -> int:

@@ -29,7 +29,7 @@ import strawberry
 from aiodataloader import DataLoader
 
 from starling.loaders import Loaders
-from starling.resolvers import comments, follows, likes, relations, retweets, tweets
+from starling.resolvers import bookmarks, comments, follows, likes, relations, retweets, tweets
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
 from starling.resolvers.pagination import Page
@@ -150,6 +150,20 @@ class User:
     ) -> Connection[User]:
         page = await relations.relation_page(info.context, RelationKind.BLOCK, self._id, first, after)
         return connection_of(page, User.from_doc)
+
+    @strawberry.field(
+        description="The tweets the viewer bookmarked, newest bookmark first. Private: only on "
+        "the viewer, FORBIDDEN on anyone else."
+    )
+    async def bookmarks(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Tweet]:
+        return await tweet_connection(
+            info, await bookmarks.bookmarks_page(info.context, self._id, first, after)
+        )
 
     @strawberry.field(
         description="The users the viewer muted, most recent first. Only on the viewer: "
@@ -308,6 +322,13 @@ class Tweet:
     def viewer_has_retweeted(self, info: Info) -> bool | Awaitable[bool]:
         return self._viewer_did(info, VIEWER_RETWEETED)
 
+    @strawberry.field(
+        graphql_type=bool,
+        description="Whether the viewer bookmarked it (a retweet: the original); false when anonymous.",
+    )
+    def viewer_has_bookmarked(self, info: Info) -> bool | Awaitable[bool]:
+        return self._viewer_did(info, VIEWER_BOOKMARKED)
+
     @strawberry.field(description="Comments, oldest first; on a retweet, the original's.")
     async def comments(
         self,
@@ -374,8 +395,11 @@ VIEWER_LIKED = Relation[bool](
 VIEWER_RETWEETED = Relation[bool](
     lambda loaders: loaders.viewer_retweets, lambda tweet: tweet._engaged_id, needs_viewer=True
 )
+VIEWER_BOOKMARKED = Relation[bool](
+    lambda loaders: loaders.viewer_bookmarks, lambda tweet: tweet._engaged_id, needs_viewer=True
+)
 
-RELATIONS: tuple[Relation[Any], ...] = (COUNTS, AUTHOR, VIEWER_LIKED, VIEWER_RETWEETED)
+RELATIONS: tuple[Relation[Any], ...] = (COUNTS, AUTHOR, VIEWER_LIKED, VIEWER_RETWEETED, VIEWER_BOOKMARKED)
 """Every relation, in the order a page loads them."""
 
 # The relation each tweet field reads, for the fields a page prefetches (GraphQL names).
@@ -387,6 +411,7 @@ PREFETCHED_BY: dict[str, Relation[Any]] = {
     "retweetCount": COUNTS,
     "viewerHasLiked": VIEWER_LIKED,
     "viewerHasRetweeted": VIEWER_RETWEETED,
+    "viewerHasBookmarked": VIEWER_BOOKMARKED,
 }
 
 

@@ -92,6 +92,15 @@ class RelationDoc(TypedDict):
     created_at: datetime
 
 
+class BookmarkDoc(TypedDict):
+    """A user's private bookmark of a tweet (an original: bookmarking a retweet bookmarks it)."""
+
+    _id: int
+    user_id: int
+    tweet_id: int
+    created_at: datetime
+
+
 class LikeDoc(TypedDict):
     _id: int
     user_id: int

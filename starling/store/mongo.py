@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 
 from starling.config import Settings
 from starling.store.documents import (
+    BookmarkDoc,
     CommentDoc,
     Document,
     FollowDoc,
@@ -65,6 +66,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True),
         IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)]),
     ],
+    "bookmarks": [
+        IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True),
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),  # the viewer's, newest first
+    ],
     # Blocks and mutes (store.relations): one per (user, target); the user's list newest
     # first; who blocked a user (both directions of a block hide).
     **{
@@ -99,6 +104,7 @@ class Collections:
     tweets: MongoCollection[TweetDoc]
     comments: MongoCollection[CommentDoc]
     likes: MongoCollection[LikeDoc]
+    bookmarks: MongoCollection[BookmarkDoc]
     blocks: MongoCollection[RelationDoc]
     mutes: MongoCollection[RelationDoc]
     notifications: MongoCollection[NotificationDoc]

@@ -281,6 +281,9 @@ class Settings(BaseSettings):
     # --- API limits -------------------------------------------------------------------
     page_size_max: int = Field(default=100, ge=1, description="Largest `first` a connection accepts.")
     text_max: int = Field(default=280, ge=1, description="Longest tweet or comment, in characters.")
+    spoiler_text_max: int = Field(
+        default=100, ge=1, description="Longest content warning (a tweet's spoilerText), in characters."
+    )
     search_query_max: int = Field(
         default=100, ge=1, description="Longest `search` / `searchUsers` query, in characters."
     )

@@ -52,6 +52,9 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
     ``resolvers.counting``."""
     doc = new_tweet_document(services, user_id, original["text"], original.get("mention_ids", []))
     doc["retweet_of"] = original["_id"]
+    for warning in ("sensitive", "spoiler_text"):  # the text's content warning goes with it
+        if warning in original:
+            doc[warning] = original[warning]
     doc["retweet_key"] = retweet_key(user_id, original["_id"])
     async with counted_change(services, original["_id"]) as change:
         try:

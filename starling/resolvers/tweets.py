@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
+from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
@@ -71,31 +73,76 @@ def new_tweet_document(services: Services, author_id: int, text: str, mention_id
         "like_count": 0,
         "comment_count": 0,
         "retweet_count": 0,
+        "quote_count": 0,
     }
 
 
-async def post_tweet(ctx: RequestContext, text: str) -> TweetDoc:
+@dataclass(frozen=True, slots=True)
+class PostOptions:
+    """What ``postTweet`` takes beside its text (each addition to the mutation is a field)."""
+
+    quote_of: str | None = None  # the ID of the tweet quoted (a retweet: its original)
+    sensitive: bool = False  # a content warning
+    spoiler_text: str | None = None  # what the warning says; validated like text
+
+
+async def post_tweet(ctx: RequestContext, text: str, options: PostOptions = PostOptions()) -> TweetDoc:
+    """Post a tweet; a quote (``options.quote_of``) of a tweet that is gone or behind a block
+    is ``NOT_FOUND`` (the quoter cannot see it), and counts on the quoted tweet."""
     viewer = await ctx.require_writer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Tweet text")
+    spoiler = (
+        None
+        if options.spoiler_text is None
+        else clean_text(options.spoiler_text, services.settings.spoiler_text_max, "Spoiler text")
+    )
+    quoted = await _quoted(ctx, options.quote_of)
     mention_ids = await mentioned_user_ids(services, text, viewer.user_id)
     doc = new_tweet_document(services, viewer.user_id, text, mention_ids)
-    await publish(services, doc)
+    if options.sensitive or spoiler is not None:  # a spoiler text is a warning by itself
+        doc["sensitive"] = True
+    if spoiler is not None:
+        doc["spoiler_text"] = spoiler
+    if quoted is None:
+        await publish(services, doc)
+    else:
+        doc["quote_of"] = quoted["_id"]
+        async with counted_change(services, quoted["_id"]) as change:
+            await publish(services, doc)
+            change.add(CounterKind.QUOTE, 1)
+        await record_activity(services, ActivityKind.QUOTE, viewer.user_id, quoted["_id"])  # best effort
     if mention_ids:  # best effort, by the worker (resolvers.notifications)
         await request_notification(services, NotificationKind.MENTION, viewer.user_id, tweet_id=doc["_id"])
     return doc
+
+
+async def _quoted(ctx: RequestContext, quote_of: str | None) -> CachedTweetDoc | None:
+    """The live tweet a quote embeds (a retweet's original), visible to the viewer."""
+    if quote_of is None:
+        return None
+    named = await tweet_visible(ctx, await (await ctx.loaders()).tweets.load(parse_tweet_id(quote_of)))
+    original_id = named.get("retweet_of") if named is not None else None
+    original = named if original_id is None else await (await ctx.loaders()).tweets.load(original_id)
+    if original is None:
+        raise NotFound(f"No tweet {quote_of} to quote.")
+    return original
 
 
 async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     viewer = await ctx.require_viewer()
     services = ctx.services
     tid = parse_tweet_id(tweet_id)
-    doc = await services.db.tweets.find_one({"_id": tid, **LIVE}, {"author_id": 1, "retweet_of": 1})
+    doc = await services.db.tweets.find_one(
+        {"_id": tid, **LIVE}, {"author_id": 1, "retweet_of": 1, "quote_of": 1}
+    )
     if doc is None:
         raise NotFound(f"No tweet {tweet_id}.")
     if doc["author_id"] != viewer.user_id:
         raise Forbidden("You can only delete your own tweets.")
-    await retract(services, tid, viewer.user_id, retweet_of=doc.get("retweet_of"))
+    await retract(
+        services, tid, viewer.user_id, retweet_of=doc.get("retweet_of"), quote_of=doc.get("quote_of")
+    )
     if doc.get("retweet_of") is None:
         # Its retweets go too: reads hide them at once, the job retracts them
         # (workers.retweets). Redis down: they stay hidden, and the repair cron enqueues the
@@ -106,7 +153,13 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     return True
 
 
-async def retract(services: Services, tweet_id: int, author_id: int, retweet_of: int | None = None) -> bool:
+async def retract(
+    services: Services,
+    tweet_id: int,
+    author_id: int,
+    retweet_of: int | None = None,
+    quote_of: int | None = None,
+) -> bool:
     """Soft-delete a tweet and take it out of every feed; False when it was gone already.
 
     Reads stop showing it at once (hydration skips deleted tweets); the job then removes
@@ -116,16 +169,20 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
     original gets the ``retweets_pending`` marker in the same write: until the job that
     retracts its retweets (``workers.retweets``) clears it, the repair cron re-enqueues that
     job, so a Redis outage or a lost job leaves no retweet counted in its author's
-    ``tweets_count``."""
+    ``tweets_count``. A quote (``quote_of``: the tweet it embeds) leaves that tweet's quote
+    count the same way."""
     deletion: Document = {"deleted": True, "deleted_at": utcnow()}
     if retweet_of is None:
         deletion["retweets_pending"] = True
-    async with counted_change(services, retweet_of) as change:
+    counted, kind = (
+        (retweet_of, CounterKind.RETWEET) if retweet_of is not None else (quote_of, CounterKind.QUOTE)
+    )
+    async with counted_change(services, counted) as change:
         result = await services.db.tweets.update_one(
             {"_id": tweet_id, **LIVE}, {"$set": deletion, "$unset": {"retweet_key": ""}}
         )
-        if result.modified_count and retweet_of is not None:
-            change.add(CounterKind.RETWEET, -1)
+        if result.modified_count and counted is not None:
+            change.add(kind, -1)
     if result.modified_count:
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
     await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))
@@ -147,6 +204,14 @@ async def get_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc | None
     """The tweet; None when unknown, deleted, or behind a block (``resolvers.relations``)."""
     tid = parse_tweet_id(tweet_id)
     return await tweet_visible(ctx, await (await ctx.loaders()).tweets.load(tid))
+
+
+async def quotes_of(
+    ctx: RequestContext, tweet_id: int, first: int | None, after: str | None
+) -> Page[TweetDoc]:
+    """The tweet's live quotes, newest first."""
+    first = check_first(first, ctx.services.settings.page_size_max)
+    return await find_page(ctx.services.db.tweets, {"quote_of": tweet_id, **LIVE}, first, after)
 
 
 async def user_tweets(

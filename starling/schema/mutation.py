@@ -52,9 +52,20 @@ class Mutation:
     ) -> User:
         return User.from_doc(await accounts.update_profile(info.context, display_name, bio))
 
-    @strawberry.mutation
-    async def post_tweet(self, info: Info, text: str) -> Tweet:
-        return Tweet.from_doc(await tweets.post_tweet(info.context, text))
+    @strawberry.mutation(
+        description="Post a tweet; quoteOf: a tweet it embeds (a retweet: its original); sensitive, "
+        "spoilerText: a content warning (a spoilerText implies sensitive)."
+    )
+    async def post_tweet(
+        self,
+        info: Info,
+        text: str,
+        quote_of: strawberry.ID | None = None,
+        sensitive: bool | None = False,
+        spoiler_text: str | None = None,
+    ) -> Tweet:
+        options = tweets.PostOptions(quote_of=quote_of, sensitive=bool(sensitive), spoiler_text=spoiler_text)
+        return Tweet.from_doc(await tweets.post_tweet(info.context, text, options))
 
     @strawberry.mutation
     async def delete_tweet(self, info: Info, id: strawberry.ID) -> bool:

@@ -216,6 +216,11 @@ class Tweet:
     author_id: strawberry.Private[int]
     mention_ids: strawberry.Private[list[int]]
     retweet_of_id: strawberry.Private[int | None]
+    quote_of_id: strawberry.Private[int | None] = None
+    sensitive: bool = strawberry.field(
+        default=False, description="Whether it carries a content warning (a retweet: its original's)."
+    )
+    spoiler_text: str | None = strawberry.field(default=None, description="What its content warning says.")
     # Loaded for the whole page by ``prefetch_tweets``: relation -> this tweet's value.
     prefetched: strawberry.Private[dict[Relation[Any], Any] | None] = None
 
@@ -229,6 +234,9 @@ class Tweet:
             author_id=doc["author_id"],
             mention_ids=doc.get("mention_ids", []),
             retweet_of_id=doc.get("retweet_of"),
+            quote_of_id=doc.get("quote_of"),
+            sensitive=doc.get("sensitive", False),
+            spoiler_text=doc.get("spoiler_text"),
         )
 
     @property
@@ -295,6 +303,37 @@ class Tweet:
     @strawberry.field(description="The tweet retweeted, on a retweet (whose text is the original's).")
     async def retweet_of(self, info: Info) -> Tweet | None:
         return await load_tweet(info, self.retweet_of_id)
+
+    @strawberry.field(
+        description="The tweet a quote embeds; null when it is not a quote, or the quoted tweet "
+        "was deleted or is behind a block (then quotedTweetUnavailable). On a retweet: see retweetOf."
+    )
+    async def quote_of(self, info: Info) -> Tweet | None:
+        return await self._quoted(info)
+
+    @strawberry.field(description="Whether it quotes a tweet that was deleted or is behind a block.")
+    async def quoted_tweet_unavailable(self, info: Info) -> bool:
+        return self.quote_of_id is not None and await self._quoted(info) is None
+
+    async def _quoted(self, info: Info) -> Tweet | None:
+        if self.quote_of_id is None:
+            return None
+        loaded = await (await info.context.loaders()).tweets.load(self.quote_of_id)
+        return await shown_tweet(info, await relations.tweet_visible(info.context, loaded))
+
+    @strawberry.field(graphql_type=int, description="Live quotes of it; on a retweet, the original's.")
+    def quote_count(self, info: Info) -> int | Awaitable[int]:
+        return self._count(info, lambda counts: counts.quote)
+
+    @strawberry.field(description="Live quotes of it, newest first; on a retweet, the original's.")
+    async def quotes(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Tweet]:
+        page = await tweets.quotes_of(info.context, self._engaged_id, first, after)
+        return await tweet_connection(info, await relations.visible_tweets(info.context, page, feed=False))
 
     @strawberry.field(graphql_type=int, description="Likes; on a retweet, the original's.")
     def like_count(self, info: Info) -> int | Awaitable[int]:
@@ -409,6 +448,7 @@ PREFETCHED_BY: dict[str, Relation[Any]] = {
     "likeCount": COUNTS,
     "commentCount": COUNTS,
     "retweetCount": COUNTS,
+    "quoteCount": COUNTS,
     "viewerHasLiked": VIEWER_LIKED,
     "viewerHasRetweeted": VIEWER_RETWEETED,
     "viewerHasBookmarked": VIEWER_BOOKMARKED,

@@ -59,12 +59,16 @@ class CachedTweetDoc(TypedDict):
     hashtags: list[str]
     mention_ids: list[int]
     retweet_of: NotRequired[int]  # a retweet: its original
+    quote_of: NotRequired[int]  # a quote: the tweet it embeds
+    sensitive: NotRequired[bool]  # a content warning (a retweet: its original's)
+    spoiler_text: NotRequired[str]  # what the warning says
 
 
 class TweetDoc(CachedTweetDoc):
     like_count: int
     comment_count: int
     retweet_count: int
+    quote_count: NotRequired[int]  # tweets from before quotes have none (counted as 0)
     words: NotRequired[list[str]]  # what ``search`` matches; tweets from before it have none
     retweet_key: NotRequired[str]  # a live retweet: unique per (author, original)
     fanout_pending: NotRequired[bool]  # the fan-out outbox marker
@@ -136,6 +140,9 @@ TWEET_CACHED_FIELDS = (
     "hashtags",
     "mention_ids",
     "retweet_of",
+    "quote_of",
+    "sensitive",
+    "spoiler_text",
 )
 
 

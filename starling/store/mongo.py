@@ -56,6 +56,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("retweet_key", ASCENDING)], unique=True, sparse=True),
         # The retweets of a tweet: recounting them, taking them back when it is deleted.
         IndexModel([("retweet_of", ASCENDING)], sparse=True),
+        # A tweet's quotes, newest first, and their count (store.counters).
+        IndexModel([("quote_of", ASCENDING), ("_id", DESCENDING)], sparse=True),
         # The fan-out outbox: tweets whose delivery has not been confirmed yet.
         IndexModel([("fanout_pending", ASCENDING), ("_id", ASCENDING)], sparse=True),
         # Deleted originals whose retweets have not all been retracted yet.

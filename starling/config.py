@@ -280,6 +280,7 @@ class Settings(BaseSettings):
 
     # --- API limits -------------------------------------------------------------------
     page_size_max: int = Field(default=100, ge=1, description="Largest `first` a connection accepts.")
+    nodes_max: int = Field(default=100, ge=1, description="Most IDs one `nodes` query resolves.")
     text_max: int = Field(default=280, ge=1, description="Longest tweet or comment, in characters.")
     spoiler_text_max: int = Field(
         default=100, ge=1, description="Longest content warning (a tweet's spoilerText), in characters."

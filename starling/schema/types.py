@@ -35,6 +35,7 @@ from starling.resolvers.errors import NotFound
 from starling.resolvers.pagination import Page
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.lookahead import connection_node_fields
+from starling.schema.node import Node
 from starling.store.counters import Counts
 from starling.store.documents import CachedTweetDoc, CommentDoc, UserDoc
 from starling.store.relations import RelationKind, Relations
@@ -67,7 +68,7 @@ class Relation(Generic[V]):
 
 
 @strawberry.type
-class User:
+class User(Node):
     id: strawberry.ID
     handle: str
     display_name: str
@@ -208,7 +209,7 @@ async def load_user(info: Info, user_id: int) -> User:
 
 
 @strawberry.type
-class Tweet:
+class Tweet(Node):
     id: strawberry.ID
     text: str
     created_at: datetime
@@ -491,7 +492,7 @@ async def tweet_connection(info: Info, page: Page[CachedTweetDoc]) -> Connection
 
 
 @strawberry.type
-class Comment:
+class Comment(Node):
     id: strawberry.ID
     text: str
     created_at: datetime

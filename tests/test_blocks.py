@@ -13,6 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from starling.config import Settings
+from starling.store.monitoring import count_round_trips
 from tests.api import Account, Api, eventually
 from tests.conftest import make_settings
 from tests.realtime import Listener, LiveApp, comment, like, retweet
@@ -312,3 +313,34 @@ async def test_live_feed_skips_what_a_block_or_mute_hides(live: LiveApp, verb: s
         await retweet(api, carol, bobs["id"])
         visible = await api.post(carol, "shown")
         assert (await feed.next())["homeFeed"]["id"] == visible["id"]
+
+
+# -- cost -------------------------------------------------------------------------------------
+
+
+async def test_a_feed_page_with_blocks_and_mutes_in_force_costs_no_extra_round_trip(
+    api: Api, cast: Cast
+) -> None:
+    """The sets are read in the feed's first pipeline: the warm page costs what it cost
+    before there were any (round-trip budget, ``tests/test_round_trips.py``)."""
+    query = "query($first: Int) { homeFeed(first: $first) { edges { node { id text author { handle } } } } }"
+    await api.follow(cast.alice, cast.carol)
+    for n in range(30):
+        await api.post(cast.carol, f"tweet {n}")
+    await eventually(lambda: _feed_holds_count(api, cast.alice, 30))
+
+    async def trips(first: int) -> tuple[int, int]:
+        await api.gql(query, {"first": first}, cast.alice.token)  # warm
+        with count_round_trips() as counted:
+            await api.gql(query, {"first": first}, cast.alice.token)
+        return counted.mongo, counted.redis
+
+    before = {first: await trips(first) for first in (5, 25)}
+    await relate(api, cast.alice, "block", cast.bob)
+    await relate(api, cast.alice, "mute", await api.sign_up("dave"))
+    after = {first: await trips(first) for first in (5, 25)}
+    assert before == after
+
+
+async def _feed_holds_count(api: Api, reader: Account, count: int) -> bool:
+    return len(await api.whole_feed(reader)) >= count

@@ -260,6 +260,7 @@ async def test_notifications_from_before_a_block_or_mute_are_hidden(
         await relate(api, cast.alice, verb, cast.bob)
         page = await notifications_of(api, cast.alice)
         assert [edge["node"]["actor"]["handle"] for edge in page["notifications"]["edges"]] == ["carol"]
+        assert page["unreadNotificationCount"] == 1
         await relate(api, cast.alice, f"un{verb}", cast.bob)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from starling.resolvers.context import RequestContext
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.store.degrade import best_effort
-from starling.store.documents import NotificationDoc
+from starling.store.documents import Document, NotificationDoc
 from starling.store.jobs import NOTIFY
 from starling.store.notifications import NotificationKind
 from starling.store.services import Services
@@ -72,8 +72,14 @@ async def notifications_page(
 
 
 async def unread_count(ctx: RequestContext) -> int:
+    """Unread notifications the viewer is shown (``notifications_page``'s rule)."""
     viewer = await ctx.require_viewer()
-    return await ctx.services.db.notifications.count_documents({"user_id": viewer.user_id, "read": False})
+    found = await ctx.relations()
+    query: Document = {"user_id": viewer.user_id, "read": False}
+    silenced = found.hidden_everywhere | found.muted
+    if silenced:
+        query["actor_id"] = {"$nin": sorted(silenced)}
+    return await ctx.services.db.notifications.count_documents(query)
 
 
 async def mark_all_read(ctx: RequestContext) -> int:

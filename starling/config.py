@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         description="Lifetime of a reader's cached set of followed celebrities (also invalidated "
         "by follows and threshold crossings).",
     )
+    relation_set_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Lifetime of a user's cached block and mute sets, rebuilt from MongoDB when "
+        "they expire (edited in place by blocks and mutes meanwhile).",
+    )
     rebuild_lock_seconds: int = Field(
         default=30, ge=1, description="How long a timeline rebuild holds its lock."
     )
@@ -293,7 +299,11 @@ class Settings(BaseSettings):
         ge=1,
         description="How many of a notification group's latest actors it keeps (`sampleActors`).",
     )
+    nodes_max: int = Field(default=100, ge=1, description="Most IDs one `nodes` query resolves.")
     text_max: int = Field(default=280, ge=1, description="Longest tweet or comment, in characters.")
+    spoiler_text_max: int = Field(
+        default=100, ge=1, description="Longest content warning (a tweet's spoilerText), in characters."
+    )
     search_query_max: int = Field(
         default=100, ge=1, description="Longest `search` / `searchUsers` query, in characters."
     )

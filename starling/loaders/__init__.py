@@ -55,6 +55,11 @@ class Loaders:
         return EdgeExistsLoader(self._services.db.likes, "user_id", self._require_viewer(), "tweet_id")
 
     @cached_property
+    def viewer_bookmarks(self) -> EdgeExistsLoader:
+        """tweet ID -> has the viewer bookmarked it."""
+        return EdgeExistsLoader(self._services.db.bookmarks, "user_id", self._require_viewer(), "tweet_id")
+
+    @cached_property
     def viewer_retweets(self) -> ViewerRetweetLoader:
         """tweet ID -> has the viewer a live retweet of it."""
         return ViewerRetweetLoader(self._services.db.tweets, self._require_viewer())

@@ -23,6 +23,7 @@ class ActivityKind(StrEnum):
     LIKE = "LIKE"
     COMMENT = "COMMENT"
     RETWEET = "RETWEET"
+    QUOTE = "QUOTE"
 
 
 def activity_event(kind: ActivityKind, actor_id: int, tweet_id: int, comment_id: int | None) -> Event:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
-from starling.resolvers.engagement import engagement_target
+from starling.resolvers.engagement import engageable_target
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import clean_text
@@ -20,7 +20,7 @@ async def add_comment(ctx: RequestContext, tweet_id: str, text: str) -> CommentD
     viewer = await ctx.require_writer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Comment text")
-    _, target = await engagement_target(ctx, tweet_id)
+    _, target = await engageable_target(ctx, viewer.user_id, tweet_id)
     comment: CommentDoc = {
         "_id": services.ids.next_id(),
         "tweet_id": target["_id"],
@@ -75,6 +75,9 @@ async def remove_comment(services: Services, comment: CommentDoc) -> bool:
 async def tweet_comments(
     ctx: RequestContext, tweet_id: int, first: int | None, after: str | None
 ) -> Page[CommentDoc]:
-    """The tweet's comments, oldest first."""
+    """The tweet's comments, oldest first, without those of users a block stands between
+    with the viewer (``resolvers.relations``)."""
     first = check_first(first, ctx.services.settings.page_size_max)
-    return await find_page(ctx.services.db.comments, {"tweet_id": tweet_id}, first, after, newest_first=False)
+    page = await find_page(ctx.services.db.comments, {"tweet_id": tweet_id}, first, after, newest_first=False)
+    hidden = (await ctx.relations()).hidden_everywhere
+    return page.hydrated([None if doc["author_id"] in hidden else doc for doc in page.items])

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from starling.loaders import Loaders
 from starling.resolvers import limits
 from starling.resolvers.capacity import LiveCapacity, Tally
@@ -13,7 +15,9 @@ from starling.resolvers.errors import Unauthenticated
 from starling.resolvers.limits import RateLimits
 from starling.resolvers.sessions import Session, SessionWatch
 from starling.resolvers.tokens import Viewer, is_revoked, read_token
+from starling.store import relations
 from starling.store.pubsub.hub import EventHub
+from starling.store.relations import Relations
 from starling.store.services import Services
 
 _BEARER = "bearer "
@@ -46,6 +50,7 @@ class RequestContext:
     close_connection: Callable[[int, str], Awaitable[None]] | None = None
     _viewer: Any = field(default=_UNSET, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
+    _relations: Relations | None = field(default=None, repr=False)
 
     def _credentials(self) -> str | None:
         if self.connection_params is not None:
@@ -109,8 +114,28 @@ class RequestContext:
 
     def forget_loaders(self) -> None:
         """Start a new loader cache. A WebSocket connection keeps one context for its whole
-        life, so each subscription event calls this to be hydrated from current data."""
+        life, so each subscription event calls this to be hydrated from current data (the
+        viewer's blocks and mutes too)."""
         self._loaders = None
+        self._relations = None
+
+    async def relations(self) -> Relations:
+        """The viewer's blocks (both ways) and mutes, read once per request from Redis
+        (``store.relations``; MongoDB when Redis is unreachable); none when anonymous."""
+        if self._relations is None:
+            viewer_id = await self.viewer_id()
+            if viewer_id is None:
+                self._relations = relations.NONE
+            else:
+                try:
+                    self._relations = await relations.read_relations(self.services, viewer_id)
+                except (RedisError, OSError):
+                    self._relations = await relations.relations_from_mongo(self.services, viewer_id)
+        return self._relations
+
+    def know_relations(self, found: Relations) -> None:
+        """The viewer's relations, read by the caller with other data (the feed's pipeline)."""
+        self._relations = found
 
     def require_hub(self) -> EventHub:
         if self.hub is None:

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from starling.resolvers.context import RequestContext
 from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
+from starling.resolvers.relations import visible_tweets
 from starling.resolvers.retweets import drop_hidden_retweets
-from starling.store import celebrities
+from starling.store import celebrities, relations
 from starling.store.documents import CachedTweetDoc
 from starling.store.keys import Keys
+from starling.store.relations import Relations
 from starling.store.services import Services
 from starling.store.timelines import decode_members, is_built
 from starling.store.tweets import LIVE, recent_tweet_ids
@@ -115,12 +117,17 @@ async def home_feed(ctx: RequestContext, first: int | None, after: str | None) -
     viewer = await ctx.require_viewer()
     services = ctx.services
     first = check_first(first, services.settings.page_size_max)
-    ids = await feed_ids(services, viewer.user_id, after_position(after), first + 1)
+    ids, found = await feed_ids(services, viewer.user_id, after_position(after), first + 1)
+    ctx.know_relations(found)
     return await hydrate_page(ctx, ids, first)
 
 
-async def feed_ids(services: Services, reader_id: int, before: int | None, count: int) -> list[int]:
-    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first."""
+async def feed_ids(
+    services: Services, reader_id: int, before: int | None, count: int
+) -> tuple[list[int], Relations]:
+    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first, and
+    the reader's blocks and mutes (read in the same first pipeline: the page's filter,
+    ``resolvers.relations``, costs no round trip of its own)."""
     timelines = services.timelines
     key = services.keys.home_timeline(reader_id)
     async with services.redis.pipeline(transaction=False) as pipe:
@@ -128,7 +135,23 @@ async def feed_ids(services: Services, reader_id: int, before: int | None, count
         timelines.queue_is_built(pipe, key)
         timelines.queue_touch(pipe, key)
         celebrities.queue_read_followed(services, pipe, reader_id)
-        page, sentinel, _, followed_raw, epoch = await pipe.execute()
+        relations.queue_read(services, pipe, reader_id)
+        page, sentinel, _, followed_raw, epoch, *relation_sets = await pipe.execute()
+    found = await relations.relations_from(services, reader_id, relation_sets)
+    return await _merged_ids(services, reader_id, before, count, page, sentinel, followed_raw, epoch), found
+
+
+async def _merged_ids(
+    services: Services,
+    reader_id: int,
+    before: int | None,
+    count: int,
+    page: Sequence[bytes],
+    sentinel: float | None,
+    followed_raw: Iterable[bytes],
+    epoch: bytes | None,
+) -> list[int]:
+    """The timeline's page (rebuilt when lost) merged with the followed celebrities'."""
     own = decode_members(page)[0]
     graph: FollowGraph | None = None
     if not is_built(sentinel):
@@ -181,7 +204,9 @@ async def _author_pages(
 
 async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[CachedTweetDoc]:
     """Tweets for up to ``first + 1`` IDs in one loader batch; deleted ones drop out, and so
-    do retweets of deleted tweets and repeats (``resolvers.retweets``: de-duplication)."""
+    do retweets of deleted tweets and repeats (``resolvers.retweets``: de-duplication), and
+    what the viewer's blocks and mutes hide (``resolvers.relations``)."""
     page = Page.from_rows([(tid, tid) for tid in ids], first)
     docs = await (await ctx.loaders()).tweets.load_many(page.items)
-    return await drop_hidden_retweets(ctx, page.hydrated(docs), collapse=True)
+    shown = await drop_hidden_retweets(ctx, page.hydrated(docs), collapse=True)
+    return await visible_tweets(ctx, shown, feed=True)

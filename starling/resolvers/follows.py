@@ -9,31 +9,33 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from starling.resolvers.context import RequestContext
-from starling.resolvers.errors import BadUserInput, NotFound
+from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
 from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.store import celebrities
 from starling.store.degrade import SKIPPED, best_effort
-from starling.store.documents import Document, FollowDoc, LikeDoc, UserDoc
+from starling.store.documents import Document, FollowDoc, LikeDoc, RelationDoc, UserDoc
 from starling.store.follows import new_edge
 from starling.store.ids import parse_id
 from starling.store.mongo_api import MongoCollection
 from starling.store.notifications import NotificationKind
+from starling.store.relations import blocked_between
 from starling.store.services import Services
 from starling.store.tweets import recent_tweet_ids
 
-Edge = TypeVar("Edge", FollowDoc, LikeDoc)
+Edge = TypeVar("Edge", FollowDoc, LikeDoc, RelationDoc)
 
 _PUBLIC = {"password_hash": 0}
 
 
-async def _target(ctx: RequestContext, user_id: str, viewer_id: int) -> UserDoc:
+async def target_user(ctx: RequestContext, user_id: str, viewer_id: int, action: str = "follow") -> UserDoc:
+    """The user a follow (or block, mute: ``action``) names; not the viewer."""
     try:
         target_id = parse_id(user_id)
     except ValueError:
         raise BadUserInput(f"{user_id!r} is not a user ID.") from None
     if target_id == viewer_id:
-        raise BadUserInput("You cannot follow yourself.")
+        raise BadUserInput(f"You cannot {action} yourself.")
     user = await ctx.services.db.users.find_one({"_id": target_id}, _PUBLIC)
     if user is None:
         raise NotFound(f"No user {user_id}.")
@@ -79,7 +81,9 @@ async def _invalidate_timeline(services: Services, user_id: int) -> None:
 async def follow(ctx: RequestContext, user_id: str) -> UserDoc:
     viewer = await ctx.require_writer()
     services = ctx.services
-    target = await _target(ctx, user_id, viewer.user_id)
+    target = await target_user(ctx, user_id, viewer.user_id)
+    if await blocked_between(services, viewer.user_id, target["_id"]):
+        raise Forbidden("You cannot follow this user: one of you blocked the other.")
     edge = new_edge(services, viewer.user_id, target["_id"])
     try:
         await services.db.follows.insert_one(edge)
@@ -102,20 +106,24 @@ async def follow(ctx: RequestContext, user_id: str) -> UserDoc:
 
 async def unfollow(ctx: RequestContext, user_id: str) -> UserDoc:
     viewer = await ctx.require_writer()
-    services = ctx.services
-    target = await _target(ctx, user_id, viewer.user_id)
-    result = await services.db.follows.delete_one(
-        {"follower_id": viewer.user_id, "followee_id": target["_id"]}
-    )
+    target = await target_user(ctx, user_id, viewer.user_id)
+    followee = await remove_follow(ctx.services, viewer.user_id, target["_id"])
+    return followee or target  # None: not following, idempotent
+
+
+async def remove_follow(services: Services, follower_id: int, followee_id: int) -> UserDoc | None:
+    """End a follow: the edge, both counts, the followee's tweets out of the follower's
+    timeline; the followee as it is now, or None when there was no follow."""
+    result = await services.db.follows.delete_one({"follower_id": follower_id, "followee_id": followee_id})
     if not result.deleted_count:
-        return target  # not following: idempotent
-    followee = await _adjust_counts(services, viewer.user_id, target["_id"], -1)
+        return None
+    followee = await _adjust_counts(services, follower_id, followee_id, -1)
     removed = await best_effort(
-        "unfollow purge", _change_timeline(services, viewer.user_id, target["_id"], add=False)
+        "unfollow purge", _change_timeline(services, follower_id, followee_id, add=False)
     )
     if removed is SKIPPED:
-        await _invalidate_timeline(services, viewer.user_id)
-    await _note_crossing(services, target["_id"], followee["followers_count"], -1)
+        await _invalidate_timeline(services, follower_id)
+    await _note_crossing(services, followee_id, followee["followers_count"], -1)
     return followee
 
 
@@ -154,11 +162,18 @@ async def edge_users_page(
     user_of: Callable[[Edge], int],
     first: int | None,
     after: str | None,
+    *,
+    hide_blocked: bool = True,
 ) -> Page[UserDoc]:
-    """A page of users reached through edge documents (follows, likes), newest edge first."""
+    """A page of users reached through edge documents (follows, likes, blocks), newest edge
+    first; without the users a block stands between with the viewer (``hide_blocked``: not
+    on the viewer's own list of blocks)."""
     first = check_first(first, ctx.services.settings.page_size_max)
     edges = await find_page(collection, query, first, after)
     users = await (await ctx.loaders()).users.load_many([user_of(edge) for edge in edges.items])
+    if hide_blocked:
+        hidden = (await ctx.relations()).hidden_everywhere
+        users = [user if user is None or user["_id"] not in hidden else None for user in users]
     return edges.hydrated(users)
 
 

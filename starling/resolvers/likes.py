@@ -7,7 +7,7 @@ from pymongo.errors import DuplicateKeyError
 from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
-from starling.resolvers.engagement import engagement_target
+from starling.resolvers.engagement import engageable_target, engagement_target
 from starling.resolvers.follows import edge_users_page
 from starling.resolvers.pagination import Page
 from starling.store.counters import CounterKind
@@ -18,7 +18,7 @@ from starling.store.services import Services
 async def like_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc:
     """Idempotent; returns the tweet named (a retweet's like goes to its original)."""
     viewer = await ctx.require_writer()
-    named, target = await engagement_target(ctx, tweet_id)
+    named, target = await engageable_target(ctx, viewer.user_id, tweet_id)
     await add_like(ctx.services, viewer.user_id, target["_id"])
     return named
 

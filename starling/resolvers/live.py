@@ -50,6 +50,8 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.feed import feed_ids, followed_or_rebuilt
+from starling.resolvers.pagination import Page
+from starling.resolvers.relations import visible_tweets
 from starling.resolvers.tweets import parse_tweet_id
 from starling.store import celebrities
 from starling.store.documents import CachedTweetDoc, NotificationDoc
@@ -200,7 +202,8 @@ class _Replay:
 
     async def __call__(self) -> list[Event]:
         limit = self.services.settings.page_size_max
-        newest_first = await feed_ids(self.services, self.viewer_id, None, limit + 1)
+        # Blocks and mutes are applied as each tweet is shown, as for live ones.
+        newest_first, _ = await feed_ids(self.services, self.viewer_id, None, limit + 1)
         since = [tweet_id for tweet_id in newest_first if tweet_id > self.after]
         self.more = len(since) > limit
         if self.more:
@@ -233,6 +236,9 @@ async def _feed_changes(
             recent.append(tweet_id)
             tweet = await (await ctx.loaders()).tweets.load(tweet_id)
             if tweet is None:  # deleted meanwhile
+                continue
+            page = Page(items=[tweet], positions=[tweet_id], has_next_page=False)
+            if not (await visible_tweets(ctx, page, feed=True)).items:  # blocks, mutes as now
                 continue
             if mark_missed and replay is not None and replay.more:
                 EVENT_EXTENSIONS.set({MISSED: True})

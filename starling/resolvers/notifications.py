@@ -36,7 +36,7 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import BadUserInput
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.store.degrade import best_effort
-from starling.store.documents import MarkerDoc, NotificationDoc, NotificationGroupDoc
+from starling.store.documents import Document, MarkerDoc, NotificationDoc, NotificationGroupDoc
 from starling.store.ids import parse_id
 from starling.store.jobs import NOTIFY
 from starling.store.markers import MarkerTimeline, advance_marker, read_markers
@@ -72,15 +72,25 @@ async def request_notification(
 async def notifications_page(
     ctx: RequestContext, first: int | None, after: str | None
 ) -> Page[NotificationDoc]:
-    """The viewer's notifications, newest first."""
+    """The viewer's notifications, newest first, without those from users the viewer
+    blocked, muted or is blocked by (stored before the block or mute: later ones are never
+    made, ``workers.notifications``)."""
     viewer = await ctx.require_viewer()
     first = check_first(first, ctx.services.settings.page_size_max)
-    return await find_page(ctx.services.db.notifications, {"user_id": viewer.user_id}, first, after)
+    page = await find_page(ctx.services.db.notifications, {"user_id": viewer.user_id}, first, after)
+    found = await ctx.relations()
+    return page.hydrated([None if found.hides_in_feed(doc["actor_id"]) else doc for doc in page.items])
 
 
 async def unread_count(ctx: RequestContext) -> int:
+    """Unread notifications the viewer is shown (``notifications_page``'s rule)."""
     viewer = await ctx.require_viewer()
-    return await ctx.services.db.notifications.count_documents({"user_id": viewer.user_id, "read": False})
+    found = await ctx.relations()
+    query: Document = {"user_id": viewer.user_id, "read": False}
+    silenced = found.hidden_everywhere | found.muted
+    if silenced:
+        query["actor_id"] = {"$nin": sorted(silenced)}
+    return await ctx.services.db.notifications.count_documents(query)
 
 
 async def mark_all_read(ctx: RequestContext) -> int:

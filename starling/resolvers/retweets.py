@@ -28,7 +28,7 @@ from starling.loaders.engagement import retweet_key
 from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
-from starling.resolvers.engagement import engagement_target
+from starling.resolvers.engagement import engageable_target
 from starling.resolvers.errors import Conflict, NotFound
 from starling.resolvers.pagination import Page
 from starling.resolvers.tweets import new_tweet_document, parse_tweet_id, publish, retract
@@ -41,7 +41,7 @@ from starling.store.services import Services
 async def retweet(ctx: RequestContext, tweet_id: str) -> TweetDoc:
     """Idempotent; returns the viewer's retweet."""
     viewer = await ctx.require_writer()
-    _, original = await engagement_target(ctx, tweet_id)
+    _, original = await engageable_target(ctx, viewer.user_id, tweet_id)
     return await add_retweet(ctx.services, viewer.user_id, original)
 
 
@@ -59,6 +59,9 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
     if original.get("media"):
         doc["media"] = original["media"]  # shown like its text; the original owns the objects
     doc["retweet_of"] = original["_id"]
+    for warning in ("sensitive", "spoiler_text"):  # the text's content warning goes with it
+        if warning in original:
+            doc[warning] = original[warning]
     doc["retweet_key"] = key
     holder = await reservations.reserve(
         services.db.retweet_keys, key, "tweet_id", doc["_id"], _retweet_state(services, user_id)

@@ -30,6 +30,7 @@ import orjson
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import BadUserInput
 from starling.resolvers.pagination import Page, check_first, find_page
+from starling.resolvers.relations import visible_tweets
 from starling.resolvers.text import search_terms
 from starling.store.degrade import SKIPPED, best_effort
 from starling.store.documents import Document, TweetDoc, UserDoc
@@ -66,7 +67,8 @@ async def search_tweets(
         match["words"] = {"$all": words}
     if hashtags:
         match["hashtags"] = {"$all": hashtags}
-    return await find_page(ctx.services.db.tweets, match, first, after, projection={"words": 0})
+    page = await find_page(ctx.services.db.tweets, match, first, after, projection={"words": 0})
+    return await visible_tweets(ctx, page, feed=False)  # none behind a block
 
 
 def prefix_range(prefix: str) -> Document:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from starling.loaders.engagement import retweet_key
 from starling.resolvers import media
+from starling.resolvers.activity import ActivityKind, record_activity
 from starling.resolvers.context import RequestContext
 from starling.resolvers.counting import counted_change
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
 from starling.resolvers.mentions import mentioned_user_ids
 from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
+from starling.resolvers.relations import tweet_visible
 from starling.resolvers.text import clean_text, hashtags_in, words_in
 from starling.store import reservations
 from starling.store.counters import CounterKind
@@ -76,22 +79,64 @@ def new_tweet_document(services: Services, author_id: int, text: str, mention_id
         "like_count": 0,
         "comment_count": 0,
         "retweet_count": 0,
+        "quote_count": 0,
     }
 
 
-async def post_tweet(ctx: RequestContext, text: str, media_ids: Sequence[str] | None = None) -> TweetDoc:
+@dataclass(frozen=True, slots=True)
+class PostOptions:
+    """What ``postTweet`` takes beside its text (each addition to the mutation is a field)."""
+
+    quote_of: str | None = None  # the ID of the tweet quoted (a retweet: its original)
+    sensitive: bool = False  # a content warning
+    spoiler_text: str | None = None  # what the warning says; validated like text
+    media_ids: Sequence[str] | None = None  # up to 4 of the viewer's finalized media
+
+
+async def post_tweet(ctx: RequestContext, text: str, options: PostOptions = PostOptions()) -> TweetDoc:
+    """Post a tweet; a quote (``options.quote_of``) of a tweet that is gone or behind a block
+    is ``NOT_FOUND`` (the quoter cannot see it), and counts on the quoted tweet."""
     viewer = await ctx.require_writer()
     services = ctx.services
     text = clean_text(text, services.settings.text_max, "Tweet text")
+    spoiler = (
+        None
+        if options.spoiler_text is None
+        else clean_text(options.spoiler_text, services.settings.spoiler_text_max, "Spoiler text")
+    )
+    quoted = await _quoted(ctx, options.quote_of)
     mention_ids = await mentioned_user_ids(services, text, viewer.user_id)
     doc = new_tweet_document(services, viewer.user_id, text, mention_ids)
-    if media_ids:  # claimed for this tweet before it is stored (resolvers.media)
-        doc["media"] = await media.attach(services, viewer.user_id, media_ids, doc["_id"])
-    await publish(services, doc)
+    if options.media_ids:  # claimed for this tweet before it is stored (resolvers.media)
+        doc["media"] = await media.attach(services, viewer.user_id, options.media_ids, doc["_id"])
+    if options.sensitive or spoiler is not None:  # a spoiler text is a warning by itself
+        doc["sensitive"] = True
+    if spoiler is not None:
+        doc["spoiler_text"] = spoiler
+    if quoted is None:
+        await publish(services, doc)
+    else:
+        doc["quote_of"] = quoted["_id"]
+        async with counted_change(services, quoted["_id"]) as change:
+            await publish(services, doc)
+            change.add(CounterKind.QUOTE, 1)
+        await record_activity(services, ActivityKind.QUOTE, viewer.user_id, quoted["_id"])  # best effort
     await media.settle(services, doc.get("media", []))
     if mention_ids:  # best effort, by the worker (resolvers.notifications)
         await request_notification(services, NotificationKind.MENTION, viewer.user_id, tweet_id=doc["_id"])
     return doc
+
+
+async def _quoted(ctx: RequestContext, quote_of: str | None) -> CachedTweetDoc | None:
+    """The live tweet a quote embeds (a retweet's original), visible to the viewer."""
+    if quote_of is None:
+        return None
+    named = await tweet_visible(ctx, await (await ctx.loaders()).tweets.load(parse_tweet_id(quote_of)))
+    original_id = named.get("retweet_of") if named is not None else None
+    original = named if original_id is None else await (await ctx.loaders()).tweets.load(original_id)
+    if original is None:
+        raise NotFound(f"No tweet {quote_of} to quote.")
+    return original
 
 
 async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
@@ -99,7 +144,7 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     services = ctx.services
     tid = parse_tweet_id(tweet_id)
     doc = await services.db.tweets.find_one(
-        {"_id": tid, **LIVE}, {"author_id": 1, "retweet_of": 1, "media": 1}
+        {"_id": tid, **LIVE}, {"author_id": 1, "retweet_of": 1, "media": 1, "quote_of": 1}
     )
     if doc is None:
         raise NotFound(f"No tweet {tweet_id}.")
@@ -109,7 +154,9 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     owns_media = bool(doc.get("media")) and doc.get("retweet_of") is None
     if owns_media:
         await media.mark_for_deletion(services, tid)  # the outbox marker first
-    await retract(services, tid, viewer.user_id, retweet_of=doc.get("retweet_of"))
+    await retract(
+        services, tid, viewer.user_id, retweet_of=doc.get("retweet_of"), quote_of=doc.get("quote_of")
+    )
     if owns_media:
         await media.request_deletion(services, tid)
     if doc.get("retweet_of") is None:
@@ -122,7 +169,13 @@ async def delete_tweet(ctx: RequestContext, tweet_id: str) -> bool:
     return True
 
 
-async def retract(services: Services, tweet_id: int, author_id: int, retweet_of: int | None = None) -> bool:
+async def retract(
+    services: Services,
+    tweet_id: int,
+    author_id: int,
+    retweet_of: int | None = None,
+    quote_of: int | None = None,
+) -> bool:
     """Soft-delete a tweet and take it out of every feed; False when it was gone already.
 
     Reads stop showing it at once (hydration skips deleted tweets); the job then removes
@@ -133,16 +186,20 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
     original gets the ``retweets_pending`` marker in the same write: until the job that
     retracts its retweets (``workers.retweets``) clears it, the repair cron re-enqueues that
     job, so a Redis outage or a lost job leaves no retweet counted in its author's
-    ``tweets_count``."""
+    ``tweets_count``. A quote (``quote_of``: the tweet it embeds) leaves that tweet's quote
+    count the same way."""
     deletion: Document = {"deleted": True, "deleted_at": utcnow()}
     if retweet_of is None:
         deletion["retweets_pending"] = True
-    async with counted_change(services, retweet_of) as change:
+    counted, kind = (
+        (retweet_of, CounterKind.RETWEET) if retweet_of is not None else (quote_of, CounterKind.QUOTE)
+    )
+    async with counted_change(services, counted) as change:
         result = await services.db.tweets.update_one(
             {"_id": tweet_id, **LIVE}, {"$set": deletion, "$unset": {"retweet_key": ""}}
         )
-        if result.modified_count and retweet_of is not None:
-            change.add(CounterKind.RETWEET, -1)
+        if result.modified_count and counted is not None:
+            change.add(kind, -1)
     if retweet_of is not None:  # also when retried: only frees a reservation naming this tweet
         await reservations.release(
             services.db.retweet_keys, retweet_key(author_id, retweet_of), "tweet_id", tweet_id
@@ -165,12 +222,24 @@ async def _retract_now(services: Services, tweet_id: int, author_id: int) -> Non
 
 
 async def get_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc | None:
+    """The tweet; None when unknown, deleted, or behind a block (``resolvers.relations``)."""
     tid = parse_tweet_id(tweet_id)
-    return await (await ctx.loaders()).tweets.load(tid)
+    return await tweet_visible(ctx, await (await ctx.loaders()).tweets.load(tid))
+
+
+async def quotes_of(
+    ctx: RequestContext, tweet_id: int, first: int | None, after: str | None
+) -> Page[TweetDoc]:
+    """The tweet's live quotes, newest first."""
+    first = check_first(first, ctx.services.settings.page_size_max)
+    return await find_page(ctx.services.db.tweets, {"quote_of": tweet_id, **LIVE}, first, after)
 
 
 async def user_tweets(
     ctx: RequestContext, user_id: int, first: int | None, after: str | None
 ) -> Page[TweetDoc]:
+    """The user's tweets and retweets, newest first; none behind a block (``resolvers.relations``)."""
     first = check_first(first, ctx.services.settings.page_size_max)
+    if (await ctx.relations()).blocks_between(user_id):
+        return Page(items=[], positions=[], has_next_page=False)
     return await find_page(ctx.services.db.tweets, {"author_id": user_id, **LIVE}, first, after)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import strawberry
 
-from starling.resolvers import accounts, comments, follows, likes, notifications, retweets, tweets
+from starling.resolvers import (
+    accounts,
+    bookmarks,
+    comments,
+    follows,
+    likes,
+    notifications,
+    relations,
+    retweets,
+    tweets,
+)
 from starling.schema.media import MediaMutation
 from starling.schema.notifications import Marker, MarkerTimeline
 from starling.schema.types import AuthPayload, Comment, Info, Tweet, User
+from starling.store.relations import RelationKind
 
 
 def _auth_payload(session: accounts.Session) -> AuthPayload:
@@ -43,9 +54,24 @@ class Mutation(MediaMutation):
     ) -> User:
         return User.from_doc(await accounts.update_profile(info.context, display_name, bio))
 
-    @strawberry.mutation(description="Post a tweet, with up to 4 of the viewer's finalized media.")
-    async def post_tweet(self, info: Info, text: str, media_ids: list[strawberry.ID] | None = None) -> Tweet:
-        return Tweet.from_doc(await tweets.post_tweet(info.context, text, media_ids=media_ids))
+    @strawberry.mutation(
+        description="Post a tweet; quoteOf: a tweet it embeds (a retweet: its original); sensitive, "
+        "spoilerText: a content warning (a spoilerText implies sensitive); mediaIds: up to 4 of the "
+        "viewer's finalized media."
+    )
+    async def post_tweet(
+        self,
+        info: Info,
+        text: str,
+        quote_of: strawberry.ID | None = None,
+        sensitive: bool | None = False,
+        spoiler_text: str | None = None,
+        media_ids: list[strawberry.ID] | None = None,
+    ) -> Tweet:
+        options = tweets.PostOptions(
+            quote_of=quote_of, sensitive=bool(sensitive), spoiler_text=spoiler_text, media_ids=media_ids
+        )
+        return Tweet.from_doc(await tweets.post_tweet(info.context, text, options))
 
     @strawberry.mutation
     async def delete_tweet(self, info: Info, id: strawberry.ID) -> bool:
@@ -88,6 +114,44 @@ class Mutation(MediaMutation):
     @strawberry.mutation(description="Idempotent; returns the user no longer followed.")
     async def unfollow(self, info: Info, user_id: strawberry.ID) -> User:
         return User.from_doc(await follows.unfollow(info.context, user_id))
+
+    @strawberry.mutation(
+        description="Idempotent; returns the user. Ends follows both ways; while it stands neither "
+        "sees the other and interactions between you are FORBIDDEN."
+    )
+    async def block(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(
+            await relations.set_relation(info.context, RelationKind.BLOCK, user_id, add=True)
+        )
+
+    @strawberry.mutation(description="Idempotent; returns the user.")
+    async def unblock(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(
+            await relations.set_relation(info.context, RelationKind.BLOCK, user_id, add=False)
+        )
+
+    @strawberry.mutation(
+        description="Idempotent; returns the user. Their tweets, retweets and notifications leave "
+        "the viewer's home feed and notifications; they are not told."
+    )
+    async def mute(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(await relations.set_relation(info.context, RelationKind.MUTE, user_id, add=True))
+
+    @strawberry.mutation(description="Idempotent; returns the user.")
+    async def unmute(self, info: Info, user_id: strawberry.ID) -> User:
+        return User.from_doc(
+            await relations.set_relation(info.context, RelationKind.MUTE, user_id, add=False)
+        )
+
+    @strawberry.mutation(
+        description="Idempotent; bookmarking a retweet bookmarks its original. Returns the tweet."
+    )
+    async def bookmark(self, info: Info, tweet_id: strawberry.ID) -> Tweet:
+        return Tweet.from_doc(await bookmarks.bookmark(info.context, tweet_id))
+
+    @strawberry.mutation(description="Idempotent; returns the tweet.")
+    async def unbookmark(self, info: Info, tweet_id: strawberry.ID) -> Tweet:
+        return Tweet.from_doc(await bookmarks.unbookmark(info.context, tweet_id))
 
     @strawberry.mutation(description="Mark the viewer's notifications read; returns how many were unread.")
     async def mark_notifications_read(self, info: Info) -> int:

@@ -11,6 +11,7 @@ import strawberry
 from starling.resolvers import activity
 from starling.resolvers.live import ActivityRecord
 from starling.resolvers.notifications import GroupRecord
+from starling.schema.node import Node
 from starling.schema.types import Comment, Info, Tweet, User, load_tweet, load_user
 from starling.store import markers as stored_markers
 from starling.store import notifications as stored
@@ -33,7 +34,7 @@ async def load_comment(info: Info, comment_id: int | None) -> Comment | None:
 
 
 @strawberry.type(description="Something someone did that concerns the viewer.")
-class Notification:
+class Notification(Node):
     id: strawberry.ID
     kind: NotificationKind
     created_at: datetime

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import strawberry
 
-from starling.resolvers import accounts, feed, notifications, search, tweets
+from starling.resolvers import accounts, feed, nodes, notifications, search, tweets
 from starling.resolvers.search import SEARCH_USERS_DEFAULT, TRENDS_DEFAULT
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
+from starling.schema.node import Node
 from starling.schema.notifications import Markers, Notification, NotificationGroup
-from starling.schema.types import Info, Trend, Tweet, User, authored, shown_tweet, tweet_connection
+from starling.schema.types import Comment, Info, Trend, Tweet, User, authored, shown_tweet, tweet_connection
+
+_NODE_TYPES: dict[nodes.NodeKind, Callable[[Any], Node]] = {
+    "user": User.from_doc,
+    "tweet": Tweet.from_doc,
+    "comment": Comment.from_doc,
+    "notification": Notification.from_doc,
+}
+
+
+async def _nodes(info: Info, ids: list[str]) -> list[Node | None]:
+    found = await nodes.find_nodes(info.context, ids)
+    return [None if node is None else _NODE_TYPES[node.kind](node.doc) for node in found]
 
 
 @strawberry.type
@@ -62,6 +78,17 @@ class Query:
     async def trends(self, info: Info, limit: int | None = TRENDS_DEFAULT) -> list[Trend]:
         rows = await search.trends(info.context, limit)
         return [Trend(hashtag=hashtag, tweet_count=count) for hashtag, count in rows]
+
+    @strawberry.field(
+        description="The object with this ID (a User, Tweet, Comment, or the viewer's own "
+        "Notification); null when there is none the viewer may see."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return (await _nodes(info, [id]))[0]
+
+    @strawberry.field(description="node(id:) for each ID, in order; at most NODES_MAX (100) IDs.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        return await _nodes(info, list(ids))
 
     @strawberry.field(description="The viewer's notifications, newest first.")
     async def notifications(

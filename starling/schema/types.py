@@ -29,15 +29,17 @@ import strawberry
 from aiodataloader import DataLoader
 
 from starling.loaders import Loaders
-from starling.resolvers import comments, follows, likes, retweets, tweets
+from starling.resolvers import bookmarks, comments, follows, likes, relations, retweets, tweets
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
 from starling.resolvers.pagination import Page
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.lookahead import connection_node_fields
 from starling.schema.media import Media, media_of
+from starling.schema.node import Node
 from starling.store.counters import Counts
 from starling.store.documents import CachedTweetDoc, CommentDoc, MediaRecord, UserDoc
+from starling.store.relations import RelationKind, Relations
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class Relation(Generic[V]):
 
 
 @strawberry.type
-class User:
+class User(Node):
     id: strawberry.ID
     handle: str
     display_name: str
@@ -119,7 +121,64 @@ class User:
     ) -> Connection[Tweet]:
         page: Page[CachedTweetDoc] = await tweets.user_tweets(info.context, self._id, first, after)
         page = await retweets.drop_hidden_retweets(info.context, page, collapse=False)
-        return await tweet_connection(info, page)
+        return await tweet_connection(info, await relations.visible_tweets(info.context, page, feed=False))
+
+    async def _viewer_relation(self, info: Info, holds: Callable[[Relations], bool]) -> bool:
+        if await info.context.viewer_id() in (None, self._id):
+            return False
+        return holds(await info.context.relations())
+
+    @strawberry.field(description="Whether the viewer blocked this user; false when anonymous.")
+    async def viewer_has_blocked(self, info: Info) -> bool:
+        return await self._viewer_relation(info, lambda found: self._id in found.blocked)
+
+    @strawberry.field(description="Whether this user blocked the viewer; false when anonymous.")
+    async def blocks_viewer(self, info: Info) -> bool:
+        return await self._viewer_relation(info, lambda found: self._id in found.blocked_by)
+
+    @strawberry.field(description="Whether the viewer muted this user; false when anonymous.")
+    async def viewer_has_muted(self, info: Info) -> bool:
+        return await self._viewer_relation(info, lambda found: self._id in found.muted)
+
+    @strawberry.field(
+        description="The users the viewer blocked, most recent first. Only on the viewer: "
+        "FORBIDDEN on anyone else."
+    )
+    async def blocked(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[User]:
+        page = await relations.relation_page(info.context, RelationKind.BLOCK, self._id, first, after)
+        return connection_of(page, User.from_doc)
+
+    @strawberry.field(
+        description="The tweets the viewer bookmarked, newest bookmark first. Private: only on "
+        "the viewer, FORBIDDEN on anyone else."
+    )
+    async def bookmarks(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Tweet]:
+        return await tweet_connection(
+            info, await bookmarks.bookmarks_page(info.context, self._id, first, after)
+        )
+
+    @strawberry.field(
+        description="The users the viewer muted, most recent first. Only on the viewer: "
+        "FORBIDDEN on anyone else."
+    )
+    async def muted(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[User]:
+        page = await relations.relation_page(info.context, RelationKind.MUTE, self._id, first, after)
+        return connection_of(page, User.from_doc)
 
     @strawberry.field(description="Who follows them, newest first.")
     async def followers(
@@ -151,7 +210,7 @@ async def load_user(info: Info, user_id: int) -> User:
 
 
 @strawberry.type
-class Tweet:
+class Tweet(Node):
     id: strawberry.ID
     text: str
     created_at: datetime
@@ -160,6 +219,11 @@ class Tweet:
     mention_ids: strawberry.Private[list[int]]
     retweet_of_id: strawberry.Private[int | None]
     media_records: strawberry.Private[list[MediaRecord]]
+    quote_of_id: strawberry.Private[int | None] = None
+    sensitive: bool = strawberry.field(
+        default=False, description="Whether it carries a content warning (a retweet: its original's)."
+    )
+    spoiler_text: str | None = strawberry.field(default=None, description="What its content warning says.")
     # Loaded for the whole page by ``prefetch_tweets``: relation -> this tweet's value.
     prefetched: strawberry.Private[dict[Relation[Any], Any] | None] = None
 
@@ -174,6 +238,9 @@ class Tweet:
             mention_ids=doc.get("mention_ids", []),
             retweet_of_id=doc.get("retweet_of"),
             media_records=doc.get("media", []),
+            quote_of_id=doc.get("quote_of"),
+            sensitive=doc.get("sensitive", False),
+            spoiler_text=doc.get("spoiler_text"),
         )
 
     @property
@@ -245,6 +312,37 @@ class Tweet:
     async def retweet_of(self, info: Info) -> Tweet | None:
         return await load_tweet(info, self.retweet_of_id)
 
+    @strawberry.field(
+        description="The tweet a quote embeds; null when it is not a quote, or the quoted tweet "
+        "was deleted or is behind a block (then quotedTweetUnavailable). On a retweet: see retweetOf."
+    )
+    async def quote_of(self, info: Info) -> Tweet | None:
+        return await self._quoted(info)
+
+    @strawberry.field(description="Whether it quotes a tweet that was deleted or is behind a block.")
+    async def quoted_tweet_unavailable(self, info: Info) -> bool:
+        return self.quote_of_id is not None and await self._quoted(info) is None
+
+    async def _quoted(self, info: Info) -> Tweet | None:
+        if self.quote_of_id is None:
+            return None
+        loaded = await (await info.context.loaders()).tweets.load(self.quote_of_id)
+        return await shown_tweet(info, await relations.tweet_visible(info.context, loaded))
+
+    @strawberry.field(graphql_type=int, description="Live quotes of it; on a retweet, the original's.")
+    def quote_count(self, info: Info) -> int | Awaitable[int]:
+        return self._count(info, lambda counts: counts.quote)
+
+    @strawberry.field(description="Live quotes of it, newest first; on a retweet, the original's.")
+    async def quotes(
+        self,
+        info: Info,
+        first: int | None = DEFAULT_PAGE_SIZE,
+        after: str | None = strawberry.UNSET,
+    ) -> Connection[Tweet]:
+        page = await tweets.quotes_of(info.context, self._engaged_id, first, after)
+        return await tweet_connection(info, await relations.visible_tweets(info.context, page, feed=False))
+
     @strawberry.field(graphql_type=int, description="Likes; on a retweet, the original's.")
     def like_count(self, info: Info) -> int | Awaitable[int]:
         return self._count(info, lambda counts: counts.like)
@@ -270,6 +368,13 @@ class Tweet:
     )
     def viewer_has_retweeted(self, info: Info) -> bool | Awaitable[bool]:
         return self._viewer_did(info, VIEWER_RETWEETED)
+
+    @strawberry.field(
+        graphql_type=bool,
+        description="Whether the viewer bookmarked it (a retweet: the original); false when anonymous.",
+    )
+    def viewer_has_bookmarked(self, info: Info) -> bool | Awaitable[bool]:
+        return self._viewer_did(info, VIEWER_BOOKMARKED)
 
     @strawberry.field(description="Comments, oldest first; on a retweet, the original's.")
     async def comments(
@@ -337,8 +442,11 @@ VIEWER_LIKED = Relation[bool](
 VIEWER_RETWEETED = Relation[bool](
     lambda loaders: loaders.viewer_retweets, lambda tweet: tweet._engaged_id, needs_viewer=True
 )
+VIEWER_BOOKMARKED = Relation[bool](
+    lambda loaders: loaders.viewer_bookmarks, lambda tweet: tweet._engaged_id, needs_viewer=True
+)
 
-RELATIONS: tuple[Relation[Any], ...] = (COUNTS, AUTHOR, VIEWER_LIKED, VIEWER_RETWEETED)
+RELATIONS: tuple[Relation[Any], ...] = (COUNTS, AUTHOR, VIEWER_LIKED, VIEWER_RETWEETED, VIEWER_BOOKMARKED)
 """Every relation, in the order a page loads them."""
 
 # The relation each tweet field reads, for the fields a page prefetches (GraphQL names).
@@ -348,8 +456,10 @@ PREFETCHED_BY: dict[str, Relation[Any]] = {
     "likeCount": COUNTS,
     "commentCount": COUNTS,
     "retweetCount": COUNTS,
+    "quoteCount": COUNTS,
     "viewerHasLiked": VIEWER_LIKED,
     "viewerHasRetweeted": VIEWER_RETWEETED,
+    "viewerHasBookmarked": VIEWER_BOOKMARKED,
 }
 
 
@@ -389,7 +499,7 @@ async def tweet_connection(info: Info, page: Page[CachedTweetDoc]) -> Connection
 
 
 @strawberry.type
-class Comment:
+class Comment(Node):
     id: strawberry.ID
     text: str
     created_at: datetime

@@ -33,7 +33,7 @@ from typing import Any
 
 from starling.config import Settings
 from starling.store.jobs import BACKFILL_AUTHOR
-from starling.store.redis import DataPipeline, queue_script, run_script
+from starling.store.redis import DataPipeline, queue_script, replace_set
 from starling.store.services import Services
 
 # KEYS[1] merged_authors, KEYS[2] celebrity_epoch; ARGV[1] author; ARGV[2] "1" join / "0" leave.
@@ -50,14 +50,6 @@ return changed
 """
 
 _EPOCH_MARK = "v"
-
-# KEYS[1] a set; ARGV[1] TTL; ARGV[2..] its new members. Replaced whole, at once.
-_REPLACE_SET = """
-redis.call('DEL', KEYS[1])
-redis.call('SADD', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
 
 
 def is_celebrity(settings: Settings, followers_count: int) -> bool:
@@ -162,9 +154,7 @@ async def rebuild_followed(
         merged |= {followee for followee, flag in zip(followees, flags, strict=True) if flag}
     key = services.keys.followed_celebrities(reader_id)
     members = [f"{_EPOCH_MARK}{int(epoch or 0)}", *(str(author) for author in merged)]
-    await run_script(
-        services.redis, _REPLACE_SET, [key], [services.settings.celebrity_set_ttl_seconds, *members]
-    )
+    await replace_set(services.redis, key, services.settings.celebrity_set_ttl_seconds, members)
     return sorted(merged)
 
 

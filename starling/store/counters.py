@@ -69,6 +69,7 @@ class CounterKind(StrEnum):
     LIKE = "like"
     COMMENT = "comment"
     RETWEET = "retweet"
+    QUOTE = "quote"
 
     @property
     def stored_field(self) -> str:
@@ -88,6 +89,7 @@ class Counts:
     like: int = 0
     comment: int = 0
     retweet: int = 0
+    quote: int = 0
 
     @classmethod
     def of(cls, values: dict[CounterKind, int]) -> Counts:
@@ -107,6 +109,7 @@ SOURCES = {
     CounterKind.LIKE: _Source(lambda db: db.likes, "tweet_id", {}),
     CounterKind.COMMENT: _Source(lambda db: db.comments, "tweet_id", {}),
     CounterKind.RETWEET: _Source(lambda db: db.tweets, "retweet_of", {"retweet_key": {"$exists": True}}),
+    CounterKind.QUOTE: _Source(lambda db: db.tweets, "quote_of", {"deleted": {"$ne": True}}),
 }
 
 

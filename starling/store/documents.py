@@ -105,12 +105,16 @@ class CachedTweetDoc(TypedDict):
     mention_ids: list[int]
     retweet_of: NotRequired[int]  # a retweet: its original
     media: NotRequired[list[MediaRecord]]  # a retweet: its original's
+    quote_of: NotRequired[int]  # a quote: the tweet it embeds
+    sensitive: NotRequired[bool]  # a content warning (a retweet: its original's)
+    spoiler_text: NotRequired[str]  # what the warning says
 
 
 class TweetDoc(CachedTweetDoc):
     like_count: int
     comment_count: int
     retweet_count: int
+    quote_count: NotRequired[int]  # tweets from before quotes have none (counted as 0)
     words: NotRequired[list[str]]  # what ``search`` matches; tweets from before it have none
     retweet_key: NotRequired[str]  # a live retweet: reserved in retweet_keys, one per (author, original)
     fanout_pending: NotRequired[bool]  # the fan-out outbox marker
@@ -125,6 +129,25 @@ class CommentDoc(TypedDict):
     tweet_id: int
     author_id: int
     text: str
+    created_at: datetime
+
+
+class RelationDoc(TypedDict):
+    """A block or a mute (collections ``blocks``, ``mutes``): ``user_id`` blocks or mutes
+    ``target_id``; unique per (user, target)."""
+
+    _id: int
+    user_id: int
+    target_id: int
+    created_at: datetime
+
+
+class BookmarkDoc(TypedDict):
+    """A user's private bookmark of a tweet (an original: bookmarking a retweet bookmarks it)."""
+
+    _id: int
+    user_id: int
+    tweet_id: int
     created_at: datetime
 
 
@@ -191,6 +214,9 @@ TWEET_CACHED_FIELDS = (
     "mention_ids",
     "retweet_of",
     "media",
+    "quote_of",
+    "sensitive",
+    "spoiler_text",
 )
 
 

@@ -102,6 +102,20 @@ class Keys:
         was built at (stale otherwise)."""
         return f"{self._user(user_id)}:cel:{user_id}"
 
+    def blocked(self, user_id: int) -> str:
+        """Data, the user's slot. SET of the users the user blocked, plus the built marker
+        ``store.relations.BUILT`` (a set without it is rebuilt from MongoDB)."""
+        return f"{self._user(user_id)}:blk:{user_id}"
+
+    def blocked_by(self, user_id: int) -> str:
+        """Data, the user's slot. SET of the users who blocked the user (a block hides both
+        ways), plus the built marker."""
+        return f"{self._user(user_id)}:blkby:{user_id}"
+
+    def muted(self, user_id: int) -> str:
+        """Data, the user's slot. SET of the users the user muted, plus the built marker."""
+        return f"{self._user(user_id)}:mut:{user_id}"
+
     # -- data role: celebrities ({cel}) ----------------------------------------------------
 
     def merged_authors(self) -> str:

@@ -17,6 +17,7 @@ from pymongo.errors import OperationFailure
 
 from starling.config import Settings
 from starling.store.documents import (
+    BookmarkDoc,
     CommentDoc,
     Document,
     FollowDoc,
@@ -26,6 +27,7 @@ from starling.store.documents import (
     MediaDoc,
     NotificationDoc,
     NotificationGroupDoc,
+    RelationDoc,
     RetweetKeyDoc,
     RevokedTokenDoc,
     TweetDoc,
@@ -76,6 +78,10 @@ SHARD_KEYS: dict[str, ShardKey] = {
     "markers": {"_id": HASHED},
     # Media items by _id (finalize, attach, the crons scan their outbox and expiry indexes).
     "media": {"_id": HASHED},
+    # A viewer's bookmarks, blocks and mutes: one per (user, tweet or target).
+    "bookmarks": {"user_id": 1, "tweet_id": 1},
+    "blocks": {"user_id": 1, "target_id": 1},
+    "mutes": {"user_id": 1, "target_id": 1},
     # A token check reads its revocation by _id (the token's jti).
     "revoked_tokens": {"_id": HASHED},
 }
@@ -110,6 +116,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # The retweets of a tweet: recounting them, taking them back when it is deleted.
         IndexModel([("retweet_of", ASCENDING)], sparse=True),
+        # A tweet's quotes, newest first, and their count (store.counters).
+        IndexModel([("quote_of", ASCENDING), ("_id", DESCENDING)], sparse=True),
         # The outboxes, partial so they hold only the marked tweets (a sparse compound index
         # would hold every tweet: each has an _id): tweets whose delivery has not been
         # confirmed yet, and deleted originals whose retweets are not all retracted yet.
@@ -128,6 +136,20 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tweet_id", ASCENDING), ("user_id", ASCENDING)], unique=True),
         IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)]),
     ],
+    "bookmarks": [
+        IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True),
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),  # the viewer's, newest first
+    ],
+    # Blocks and mutes (store.relations): one per (user, target); the user's list newest
+    # first; who blocked a user (both directions of a block hide).
+    **{
+        name: [
+            IndexModel([("user_id", ASCENDING), ("target_id", ASCENDING)], unique=True),
+            IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
+            IndexModel([("target_id", ASCENDING), ("user_id", ASCENDING)]),
+        ]
+        for name in ("blocks", "mutes")
+    },
     "notifications": [
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("user_id", ASCENDING), ("read", ASCENDING)]),  # the unread count
@@ -167,6 +189,9 @@ class Collections:
     retweet_keys: MongoCollection[RetweetKeyDoc]
     comments: MongoCollection[CommentDoc]
     likes: MongoCollection[LikeDoc]
+    bookmarks: MongoCollection[BookmarkDoc]
+    blocks: MongoCollection[RelationDoc]
+    mutes: MongoCollection[RelationDoc]
     notifications: MongoCollection[NotificationDoc]
     notification_groups: MongoCollection[NotificationGroupDoc]
     markers: MongoCollection[MarkerDoc]

@@ -36,6 +36,7 @@ class NotificationKind(StrEnum):
     LIKE = "LIKE"
     RETWEET = "RETWEET"
     FOLLOW = "FOLLOW"
+    QUOTE = "QUOTE"
 
 
 async def store_notification(

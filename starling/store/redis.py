@@ -87,6 +87,26 @@ async def run_script(redis: DataRedis | Redis, source: str, keys: Sequence[str],
     return await redis.eval(source, len(keys), *keys, *args)  # type: ignore[misc]
 
 
+# KEYS[1] a set; ARGV[1] TTL; ARGV[2..] its new members. Replaced whole, at once.
+_REPLACE_SET = """
+redis.call('DEL', KEYS[1])
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def queue_replace_set(pipe: DataPipeline, key: str, ttl_seconds: int, members: Sequence[Any]) -> None:
+    """Queue replacing the set ``key`` whole by ``members`` (at least one: a cached set
+    carries a marker member) expiring in ``ttl_seconds``, in one step no reader sees half of."""
+    queue_script(pipe, _REPLACE_SET, [key], [ttl_seconds, *members])
+
+
+async def replace_set(redis: DataRedis, key: str, ttl_seconds: int, members: Sequence[Any]) -> None:
+    """``queue_replace_set`` run on its own."""
+    await run_script(redis, _REPLACE_SET, [key], [ttl_seconds, *members])
+
+
 def queue_script(pipe: DataPipeline, source: str, keys: Sequence[str], args: Sequence[Any]) -> None:
     """Queue, on ``pipe``, one run of the Lua script ``source``.
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from starling.resolvers.mentions import mentioned_user_ids
 from starling.store.jobs import JobContext
 from starling.store.notifications import NotificationKind, store_notification
+from starling.store.relations import silenced_for
 from starling.store.services import Services
 from starling.store.tweets import LIVE
 
@@ -44,8 +45,11 @@ async def notify(
     else:
         assert tweet_id is not None
         targets = await _tweet_targets(services, action, actor_id, tweet_id)
+    silenced = await silenced_for(services, actor_id, [target.recipient_id for target in targets])
     created = 0
     for target in targets:
+        if target.recipient_id in silenced:  # a block either way, or a mute (resolvers.relations)
+            continue
         doc = await store_notification(
             services,
             target.recipient_id,

@@ -172,6 +172,17 @@ class Settings(BaseSettings):
     tweet_cache_ttl_seconds: int = Field(
         default=24 * 3600, ge=1, description="Hydration cache lifetime of a tweet blob."
     )
+    user_cache_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Lifetime of a cached user profile blob (also deleted by every write to the user).",
+    )
+    viewer_engagement_window_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        description="A viewer's likes and retweets of tweets younger than this are answered from "
+        "Redis; older tweets ask MongoDB.",
+    )
 
     # --- fan-out ----------------------------------------------------------------------
     fanout_batch_size: int = Field(

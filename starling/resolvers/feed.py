@@ -20,17 +20,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from aiodataloader import DataLoader
+
+from starling.loaders.documents import cached_tweets, queue_tweet_reads
+from starling.loaders.engagement import answer_engagement
 from starling.resolvers.context import RequestContext
 from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
 from starling.resolvers.retweets import drop_hidden_retweets
-from starling.store import celebrities
+from starling.store import celebrities, viewer_engagement
+from starling.store.counters import Counters
 from starling.store.documents import CachedTweetDoc
 from starling.store.keys import Keys
 from starling.store.services import Services
 from starling.store.timelines import decode_members, is_built
 from starling.store.tweets import LIVE, recent_tweet_ids
+from starling.store.viewer_engagement import Engagement
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +120,14 @@ def merge_newest_first(sources: Iterable[Sequence[int]], count: int) -> list[int
     return sorted(set().union(*sources), reverse=True)[:count]
 
 
-async def home_feed(ctx: RequestContext, first: int | None, after: str | None) -> Page[CachedTweetDoc]:
+async def home_feed(
+    ctx: RequestContext, first: int | None, after: str | None, needs: PageNeeds | None = None
+) -> Page[CachedTweetDoc]:
     viewer = await ctx.require_viewer()
     services = ctx.services
     first = check_first(first, services.settings.page_size_max)
     ids = await feed_ids(services, viewer.user_id, after_position(after), first + 1)
-    return await hydrate_page(ctx, ids, first)
+    return await hydrate_page(ctx, ids, first, needs or PageNeeds())
 
 
 async def feed_ids(services: Services, reader_id: int, before: int | None, count: int) -> list[int]:
@@ -179,9 +190,50 @@ async def _author_pages(
     return pages + [_page_of(tweet_ids, before, count) for tweet_ids in rebuilt]
 
 
-async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[CachedTweetDoc]:
-    """Tweets for up to ``first + 1`` IDs in one loader batch; deleted ones drop out, and so
-    do retweets of deleted tweets and repeats (``resolvers.retweets``: de-duplication)."""
+@dataclass(frozen=True, slots=True)
+class PageNeeds:
+    """What the selection reads of each tweet besides the tweet: read with the tweets in
+    the page's hydration round trip (``hydrate_page``)."""
+
+    counts: bool = False
+    viewer_state: bool = False  # viewerHasLiked / viewerHasRetweeted
+
+
+async def hydrate_page(
+    ctx: RequestContext, ids: list[int], first: int, needs: PageNeeds = PageNeeds()
+) -> Page[CachedTweetDoc]:
+    """Tweets for up to ``first + 1`` IDs; deleted ones drop out, and so do retweets of
+    deleted tweets and repeats (``resolvers.retweets``: de-duplication).
+
+    One Redis round trip reads the cached tweets, and what ``needs`` asks for each ID (its
+    counts, the viewer's likes and retweets), into the request's loaders, so the page's
+    fields answer from them: a tweet's engagement is its own unless it is a retweet, whose
+    original's the loaders then read. Misses fall back to MongoDB and fill the caches."""
     page = Page.from_rows([(tid, tid) for tid in ids], first)
-    docs = await (await ctx.loaders()).tweets.load_many(page.items)
+    services = ctx.services
+    loaders = await ctx.loaders()
+    viewer_id = await ctx.viewer_id() if needs.viewer_state else None
+    tweet_ids = list(page.items)
+    counters = Counters(services)
+    async with services.redis.pipeline(transaction=False) as pipe:
+        queue_tweet_reads(services, pipe, tweet_ids)
+        counted = counters.queue_read(pipe, tweet_ids) if needs.counts else 0
+        if viewer_id is not None:
+            viewer_engagement.queue_read(services, pipe, viewer_id, tweet_ids)
+        replies = await pipe.execute()
+    blobs, rest = replies[: len(tweet_ids)], replies[len(tweet_ids) :]
+    docs = await cached_tweets(services, tweet_ids, blobs)
+    _prime(loaders.tweets, tweet_ids, docs)
+    if needs.counts:
+        _prime(loaders.counts, tweet_ids, await counters.finish_read(tweet_ids, rest[:counted]))
+    if viewer_id is not None:
+        answers = viewer_engagement.parse_read(tweet_ids, rest[counted])
+        engaged = await answer_engagement(services, viewer_id, tweet_ids, answers)
+        _prime(loaders.viewer_likes, tweet_ids, engaged[Engagement.LIKED])
+        _prime(loaders.viewer_retweets, tweet_ids, engaged[Engagement.RETWEETED])
     return await drop_hidden_retweets(ctx, page.hydrated(docs), collapse=True)
+
+
+def _prime(loader: DataLoader[int, V], keys: Sequence[int], values: Sequence[V]) -> None:
+    for key, value in zip(keys, values, strict=True):
+        loader.prime(key, value)

@@ -11,6 +11,7 @@ from starling.resolvers.mentions import mentioned_user_ids
 from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import clean_text, hashtags_in, words_in
+from starling.store import user_cache, viewer_engagement
 from starling.store.counters import CounterKind
 from starling.store.degrade import best_effort
 from starling.store.documents import CachedTweetDoc, Document, TweetDoc, encode_tweet, utcnow
@@ -20,6 +21,7 @@ from starling.store.notifications import NotificationKind
 from starling.store.pubsub.publishing import queue_post_events
 from starling.store.services import Services
 from starling.store.tweets import LIVE
+from starling.store.viewer_engagement import Engagement
 
 
 def parse_tweet_id(value: str) -> int:
@@ -39,6 +41,7 @@ async def publish(services: Services, doc: TweetDoc) -> None:
     doc["fanout_pending"] = True
     await services.db.tweets.insert_one(doc)
     await services.db.users.update_one({"_id": doc["author_id"]}, {"$inc": {"tweets_count": 1}})
+    await user_cache.forget(services, doc["author_id"])
     await best_effort(f"delivery of tweet {doc['_id']}", _deliver_now(services, doc))
 
 
@@ -127,6 +130,12 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
             change.add(CounterKind.RETWEET, -1)
     if result.modified_count:
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
+        await user_cache.forget(services, author_id)
+        if retweet_of is not None:
+            await best_effort(
+                "viewer engagement",
+                viewer_engagement.record(services, author_id, Engagement.RETWEETED, retweet_of, done=False),
+            )
     await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))
     return bool(result.modified_count)
 

@@ -8,7 +8,16 @@ from starling.resolvers import accounts, feed, notifications, search, tweets
 from starling.resolvers.search import SEARCH_USERS_DEFAULT, TRENDS_DEFAULT
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.notifications import Notification
-from starling.schema.types import Info, Trend, Tweet, User, authored, shown_tweet, tweet_connection
+from starling.schema.types import (
+    Info,
+    Trend,
+    Tweet,
+    User,
+    authored,
+    page_needs,
+    shown_tweet,
+    tweet_connection,
+)
 
 
 @strawberry.type
@@ -34,7 +43,9 @@ class Query:
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = strawberry.UNSET,
     ) -> Connection[Tweet]:
-        return await tweet_connection(info, await feed.home_feed(info.context, first, after))
+        return await tweet_connection(
+            info, await feed.home_feed(info.context, first, after, page_needs(info))
+        )
 
     @strawberry.field(
         description="Live original tweets (not retweets) with every word and #hashtag of the query, "

@@ -87,6 +87,17 @@ class Keys:
         missed."""
         return f"{key}:rebuild"
 
+    def user_profile(self, user_id: int) -> str:
+        """Data. STRING: the user document without its password hash, as JSON
+        (``store.user_cache``), counters included; deleted by every write to the user."""
+        return f"{self._user(user_id)}:pf:{user_id}"
+
+    def viewer_engagement(self, user_id: int) -> str:
+        """Data. ZSET of what the user did to recent tweets (``store.viewer_engagement``):
+        ``l:<tweet>`` liked, ``r:<tweet>`` retweeted, scored by the tweet's time, and the
+        ``#since`` marker scored by the oldest tweet time the set answers for."""
+        return f"{self._user(user_id)}:ve:{user_id}"
+
     def author_tweets(self, user_id: int) -> str:
         """Data. ZSET (lex) of the author's own recent tweet IDs, capped at
         AUTHOR_TWEETS_MAX, with the same built-marker sentinel as home timelines; what

@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
 from starling.loaders.documents import cached_tweets, queue_tweet_reads
 from starling.loaders.engagement import answer_engagement
 from starling.resolvers.context import RequestContext
+from starling.resolvers.errors import StarlingError
 from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
 from starling.resolvers.retweets import drop_hidden_retweets
@@ -34,6 +35,7 @@ from starling.store import celebrities, viewer_engagement
 from starling.store.counters import Counters
 from starling.store.documents import CachedTweetDoc
 from starling.store.keys import Keys
+from starling.store.redis import DataPipeline
 from starling.store.services import Services
 from starling.store.timelines import decode_members, is_built
 from starling.store.tweets import LIVE, recent_tweet_ids
@@ -126,20 +128,60 @@ async def home_feed(
     viewer = await ctx.require_viewer()
     services = ctx.services
     first = check_first(first, services.settings.page_size_max)
-    ids = await feed_ids(services, viewer.user_id, after_position(after), first + 1)
+    before = after_position(after)
+    planned = ctx.first_trip.take(_plan_name(before, first + 1), viewer.user_id)
+    ids = await feed_ids(services, viewer.user_id, before, first + 1, planned)
     return await hydrate_page(ctx, ids, first, needs or PageNeeds())
 
 
-async def feed_ids(services: Services, reader_id: int, before: int | None, count: int) -> list[int]:
-    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first."""
+def plan_home_feed(ctx: RequestContext, first: int | None, after: str | None) -> None:
+    """Plan the page's first reads (``queue_page_plan``) into the request's first round trip
+    (``resolvers.first_trip``); arguments ``home_feed`` would refuse plan nothing."""
+    try:
+        count = check_first(first, ctx.services.settings.page_size_max) + 1
+        before = after_position(after)
+    except StarlingError:
+        return
+    services = ctx.services
+    ctx.first_trip.plan(
+        _plan_name(before, count),
+        lambda pipe, reader_id: queue_page_plan(services, pipe, reader_id, before, count),
+    )
+
+
+def _plan_name(before: int | None, count: int) -> str:
+    return f"home_feed:{before}:{count}"
+
+
+def queue_page_plan(
+    services: Services, pipe: DataPipeline, reader_id: int, before: int | None, count: int
+) -> int:
+    """Queue every read a feed page needs before it knows its IDs, the one place they are
+    listed: the timeline's page, whether it is built, its TTL renewal, the followed
+    celebrities and their epoch. Returns how many replies (``feed_ids`` reads them in
+    this order)."""
     timelines = services.timelines
     key = services.keys.home_timeline(reader_id)
-    async with services.redis.pipeline(transaction=False) as pipe:
-        timelines.queue_page(pipe, key, before, count)
-        timelines.queue_is_built(pipe, key)
-        timelines.queue_touch(pipe, key)
-        celebrities.queue_read_followed(services, pipe, reader_id)
-        page, sentinel, _, followed_raw, epoch = await pipe.execute()
+    timelines.queue_page(pipe, key, before, count)
+    timelines.queue_is_built(pipe, key)
+    timelines.queue_touch(pipe, key)
+    celebrities.queue_read_followed(services, pipe, reader_id)
+    return _PLAN_REPLIES
+
+
+_PLAN_REPLIES = 5  # what queue_page_plan queues
+
+
+async def feed_ids(
+    services: Services, reader_id: int, before: int | None, count: int, planned: Sequence[Any] | None = None
+) -> list[int]:
+    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first;
+    ``planned``: the replies of ``queue_page_plan`` when the first round trip read them."""
+    if planned is None:
+        async with services.redis.pipeline(transaction=False) as pipe:
+            queue_page_plan(services, pipe, reader_id, before, count)
+            planned = await pipe.execute()
+    page, sentinel, _, followed_raw, epoch = planned
     own = decode_members(page)[0]
     graph: FollowGraph | None = None
     if not is_built(sentinel):

@@ -17,7 +17,13 @@ from starling.config import ConfigError, Settings
 from starling.store.ids import MAX_WORKER, SnowflakeGenerator
 from starling.store.keys import Keys
 from starling.store.mongo import Collections, Mongo, connect_mongo, ensure_indexes
-from starling.store.redis import DataRedis, connect_data_redis, connect_redis, is_cluster
+from starling.store.redis import (
+    DataRedis,
+    check_listpack_limit,
+    connect_data_redis,
+    connect_redis,
+    is_cluster,
+)
 from starling.store.timelines import Timelines
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,7 @@ class Services:
         mongo = mongo or connect_mongo(settings)
         await ensure_indexes(mongo)
         redis = connect_data_redis(redis_url, cluster=cluster)
+        await check_listpack_limit(redis, settings.timeline_max + 1)
         queue_redis = connect_redis(queue_url)
         queue = ArqRedis(queue_redis.connection_pool, default_queue_name=settings.queue_name)
         keys = Keys(settings.redis_key_prefix)

@@ -11,7 +11,7 @@ from starling.resolvers.mentions import mentioned_user_ids
 from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.text import clean_text, hashtags_in, words_in
-from starling.store import user_cache, viewer_engagement
+from starling.store import trends, user_cache, viewer_engagement
 from starling.store.counters import CounterKind
 from starling.store.degrade import best_effort
 from starling.store.documents import CachedTweetDoc, Document, TweetDoc, encode_tweet, utcnow
@@ -42,6 +42,8 @@ async def publish(services: Services, doc: TweetDoc) -> None:
     await services.db.tweets.insert_one(doc)
     await services.db.users.update_one({"_id": doc["author_id"]}, {"$inc": {"tweets_count": 1}})
     await user_cache.forget(services, doc["author_id"])
+    if doc.get("retweet_of") is None:
+        await _count_trends(services, doc["_id"], doc["hashtags"], 1)
     await best_effort(f"delivery of tweet {doc['_id']}", _deliver_now(services, doc))
 
 
@@ -59,6 +61,12 @@ async def _deliver_now(services: Services, doc: TweetDoc) -> None:
         queue_post_events(events, keys, author_id, doc["_id"])
         await asyncio.gather(pipe.execute(), events.execute())
     await FANOUT_TWEET.enqueue(services.queue, doc["_id"])
+
+
+async def _count_trends(services: Services, tweet_id: int, hashtags: list[str], delta: int) -> None:
+    """Count an original's hashtags in or out of trends (``store.trends``). Redis down: the
+    change is lost, and trends miscount it until its hour leaves the window."""
+    await best_effort("trend counts", trends.record(services, tweet_id, hashtags, delta))
 
 
 def new_tweet_document(services: Services, author_id: int, text: str, mention_ids: list[int]) -> TweetDoc:
@@ -123,12 +131,17 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
     if retweet_of is None:
         deletion["retweets_pending"] = True
     async with counted_change(services, retweet_of) as change:
-        result = await services.db.tweets.update_one(
-            {"_id": tweet_id, **LIVE}, {"$set": deletion, "$unset": {"retweet_key": ""}}
+        # The document before the write (None: gone already), for its hashtags.
+        retracted = await services.db.tweets.find_one_and_update(
+            {"_id": tweet_id, **LIVE},
+            {"$set": deletion, "$unset": {"retweet_key": ""}},
+            projection={"hashtags": 1},
         )
-        if result.modified_count and retweet_of is not None:
+        if retracted is not None and retweet_of is not None:
             change.add(CounterKind.RETWEET, -1)
-    if result.modified_count:
+    if retracted is not None:
+        if retweet_of is None:
+            await _count_trends(services, tweet_id, retracted.get("hashtags", []), -1)
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
         await user_cache.forget(services, author_id)
         if retweet_of is not None:
@@ -137,7 +150,7 @@ async def retract(services: Services, tweet_id: int, author_id: int, retweet_of:
                 viewer_engagement.record(services, author_id, Engagement.RETWEETED, retweet_of, done=False),
             )
     await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))
-    return bool(result.modified_count)
+    return retracted is not None
 
 
 async def _retract_now(services: Services, tweet_id: int, author_id: int) -> None:

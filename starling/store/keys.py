@@ -21,7 +21,8 @@ of the thing it belongs to, and keys used together share it:
   ``shard = tweet_shard(tweet_id)``, one of ``TWEET_SHARDS``: counter writes spread over
   them, so no single hot key takes every like;
 - ``{cel}``: the global celebrity set and its epoch, changed together;
-- single-key data (tweet cache, trends, revocations) needs no tag.
+- ``{tr}``: the hourly hashtag buckets of trends and their cached answer, summed together;
+- single-key data (tweet cache, revocations) needs no tag.
 
 Queue keys need no tag: that role is one standalone server. The shard counts are part of
 the key layout (changing one re-keys every timeline), hence constants, not settings.
@@ -137,7 +138,16 @@ class Keys:
 
     def trends(self) -> str:
         """Data. STRING: the top ``trends`` as JSON, cached for TRENDS_CACHE_SECONDS."""
-        return f"{self.prefix}trends"
+        return f"{self.prefix}{{tr}}:top"
+
+    def trend_bucket(self, hour: int) -> str:
+        """Data. ZSET hashtag -> live original tweets of that hour (unix hours) carrying it
+        (``store.trends``); ``{tr}``: a read sums the buckets in one slot."""
+        return f"{self.prefix}{{tr}}:h:{hour}"
+
+    def trend_sum(self) -> str:
+        """Data. ZSET: a read's scratch sum of the buckets, deleted by the same script."""
+        return f"{self.prefix}{{tr}}:sum"
 
     def auth_state(self, user_id: int) -> str:
         """Data, one key. HASH of what token checks need to know about the user's tokens

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         description="Lifetime of a reader's cached set of followed celebrities (also invalidated "
         "by follows and threshold crossings).",
     )
+    rebuild_followees_max: int = Field(
+        default=200,
+        ge=1,
+        description="Followees a timeline rebuild reads (the most recently active first).",
+    )
     rebuild_lock_seconds: int = Field(
         default=30, ge=1, description="How long a timeline rebuild holds its lock."
     )

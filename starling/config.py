@@ -171,6 +171,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Followees a timeline rebuild reads (the most recently active first).",
     )
+    rebuild_concurrency_max: int = Field(
+        default=16,
+        ge=1,
+        description="Timeline rebuilds one process runs at once (a stampede after a Redis flush queues).",
+    )
     rebuild_lock_seconds: int = Field(
         default=30, ge=1, description="How long a timeline rebuild holds its lock."
     )

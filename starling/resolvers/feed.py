@@ -154,7 +154,8 @@ async def _rebuild_once(
     lock is taken before the query, so writers add what is posted during it (see module)."""
     lock = Keys.rebuild_lock(key)
     acquired = await services.redis.set(lock, 1, nx=True, ex=services.settings.rebuild_lock_seconds)
-    tweet_ids = await load()
+    async with services.rebuild_slots:  # admitted at a bounded rate per process (Services)
+        tweet_ids = await load()
     if acquired:
         try:
             await store(key, tweet_ids)

@@ -7,6 +7,7 @@ Each Redis role has its own connection pool (``store.redis``, ``store.keys``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ class Services:
     keys: Keys
     ids: SnowflakeGenerator
     timelines: Timelines
+    rebuild_slots: asyncio.Semaphore
+    """Timeline rebuilds this process runs at once (``rebuild_concurrency_max``): after a
+    Redis flush every reader rebuilds, and this bounds what they ask of MongoDB at a time."""
 
     @property
     def db(self) -> Collections:
@@ -93,6 +97,7 @@ class Services:
                 author_max=settings.author_tweets_max,
                 ttl_seconds=settings.timeline_ttl_seconds,
             ),
+            rebuild_slots=asyncio.Semaphore(settings.rebuild_concurrency_max),
         )
 
     async def close(self, *, close_mongo: bool = True) -> None:

@@ -35,6 +35,7 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import StarlingError
 from starling.resolvers.mentions import mentioned_user_ids
 from starling.resolvers.tweets import new_tweet_document
+from starling.store import trends as trend_counts
 from starling.store.counters import Counters
 from starling.store.documents import encode_tweet
 from starling.store.follows import new_edge
@@ -298,6 +299,8 @@ async def _insert_tweets(
         docs.append(new_tweet_document(services, user_ids[author], text, mentions))
     for batch in _batches(docs, INSERT_BATCH):
         await services.db.tweets.insert_many(list(batch))
+    for doc in docs:  # trends count them as publishing does (all are recent originals)
+        await trend_counts.record(services, doc["_id"], doc["hashtags"], 1)
     per_author = Counter(doc["author_id"] for doc in docs)
     for author_id, count in per_author.items():
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": count}})

@@ -2,8 +2,8 @@
 
 ``GET /bench/feed?first=N`` answers with the same JSON as the benchmark's ``homeFeed``
 query (``FEED_QUERY``) from the same datastore reads: the same domain operation for the
-page (``feed.home_feed``: auth, timeline, celebrity merge, hydration, after the query budget
-charge every operation pays) and the same loaders
+page (``feed.home_feed``: auth, budget charge and timeline in the first round trip, celebrity
+merge, hydration with counts and viewer state) and the same loaders
 for authors, counts and the viewer's likes, batched the same way. What it leaves out is
 GraphQL: parsing, validation, costing, execution, per-field resolvers and result building
 (the ``extensions.cost`` it answers with is worked out once per page size). The
@@ -89,10 +89,11 @@ async def floor_feed(request: Request) -> Response:
         first = _first(request.query_params.get("first"))
         settings = services.settings
         cost = dict(_cost(first, settings.page_size_max, settings.query_max_cost))
+        feed.plan_home_feed(ctx, first, None)  # as schema.first_trip plans it
         remaining = await charge_cost(ctx, cost["requested"])  # what /graphql charges it
         if remaining is not None:
             cost["remaining"] = remaining
-        page = await feed.home_feed(ctx, first, None)
+        page = await feed.home_feed(ctx, first, None, feed.PageNeeds(counts=True, viewer_state=True))
     except StarlingError as error:
         return _error(error)
     loaders = await ctx.loaders()

@@ -174,11 +174,32 @@ class Settings(BaseSettings):
         description="Lifetime of a user's cached block and mute sets, rebuilt from MongoDB when "
         "they expire (edited in place by blocks and mutes meanwhile).",
     )
+    rebuild_followees_max: int = Field(
+        default=200,
+        ge=1,
+        description="Followees a timeline rebuild reads (the most recently active first).",
+    )
+    rebuild_concurrency_max: int = Field(
+        default=16,
+        ge=1,
+        description="Timeline rebuilds one process runs at once (a stampede after a Redis flush queues).",
+    )
     rebuild_lock_seconds: int = Field(
         default=30, ge=1, description="How long a timeline rebuild holds its lock."
     )
     tweet_cache_ttl_seconds: int = Field(
         default=24 * 3600, ge=1, description="Hydration cache lifetime of a tweet blob."
+    )
+    user_cache_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Lifetime of a cached user profile blob (also deleted by every write to the user).",
+    )
+    viewer_engagement_window_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        description="A viewer's likes and retweets of tweets younger than this are answered from "
+        "Redis; older tweets ask MongoDB.",
     )
 
     # --- fan-out ----------------------------------------------------------------------

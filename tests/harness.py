@@ -17,6 +17,7 @@ from arq import Worker
 
 from starling.cli import build_app
 from starling.config import Settings
+from starling.store.ids import from_member
 from starling.store.keys import TIMELINE_SENTINEL
 from starling.store.services import Services
 from starling.workers.settings import build_worker
@@ -46,10 +47,10 @@ class Harness:
     async def timeline(self, user: Account) -> set[str] | None:
         """The user's Redis home timeline (tweet IDs), or None when it is not built."""
         key = self.services.keys.home_timeline(int(user.id))
-        members = {member.decode() for member in await self.services.redis.zrange(key, 0, -1)}
+        members = set(await self.services.redis.zrange(key, 0, -1))
         if TIMELINE_SENTINEL not in members:
             return None
-        return {str(int(member)) for member in members - {TIMELINE_SENTINEL}}
+        return {str(from_member(member)) for member in members - {TIMELINE_SENTINEL}}
 
     async def pending_fanouts(self) -> int:
         """Tweets whose outbox marker the fan-out has not cleared yet."""

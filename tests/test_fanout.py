@@ -11,6 +11,7 @@ import pytest
 from arq.worker import FailedJobs
 from redis.asyncio import Redis
 
+from starling.store.ids import to_member
 from starling.store.jobs import FANOUT_TWEET
 from starling.store.keys import user_shard
 from starling.store.monitoring import count_round_trips
@@ -105,7 +106,7 @@ async def test_a_fanout_killed_after_its_first_batch_is_retried_and_delivers_exa
         key_of = h.services.keys.home_timeline
         for follower in followers:
             members = await h.services.redis.zrange(key_of(int(follower.id)), 0, -1)
-            assert [m.decode() for m in members].count(tweet.zfill(19)) == 1
+            assert members.count(to_member(int(tweet))) == 1
             assert (await h.api.whole_feed(follower)).count(tweet) == 1
             assert await h.api.whole_feed(follower) == [tweet]
 

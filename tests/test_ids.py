@@ -10,6 +10,7 @@ from starling.store.ids import (
     EPOCH_MS,
     MAX_ID,
     SnowflakeGenerator,
+    from_member,
     id_timestamp_ms,
     lowest_id_at,
     parse_id,
@@ -80,5 +81,6 @@ def test_parse_and_member_round_trip() -> None:
     assert parse_id(" 42 ") == 42
     assert parse_id(str(MAX_ID)) == MAX_ID
     members = [to_member(n) for n in (5, 40, 300, MAX_ID)]
-    assert members == sorted(members)  # string order is numeric order
-    assert all(len(m) == 19 for m in members)
+    assert members == sorted(members)  # byte order is numeric order
+    assert all(len(m) == 8 for m in members)
+    assert [from_member(m) for m in members] == [5, 40, 300, MAX_ID]

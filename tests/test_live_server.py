@@ -12,6 +12,7 @@ import contextlib
 import pytest
 
 from starling.config import Settings
+from starling.store.ids import to_member
 from starling.store.mongo import connect_mongo
 from starling.store.services import Services
 from starling.workers.settings import build_worker
@@ -39,7 +40,7 @@ async def test_tweet_posted_over_http_reaches_follower_through_the_worker(redis_
         assert worker.jobs_complete >= 1 and worker.jobs_failed == 0
 
         timeline = services.keys.home_timeline(int(follower.id))
-        assert await services.redis.zscore(timeline, tweet["id"].zfill(19)) is not None
+        assert await services.redis.zscore(timeline, to_member(int(tweet["id"]))) is not None
 
         async def visible() -> bool:
             return [e["node"]["id"] for e in (await api.feed_page(follower))["edges"]] == [tweet["id"]]

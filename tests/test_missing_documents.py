@@ -8,6 +8,7 @@ import logging
 import pytest
 from starlette.applications import Starlette
 
+from starling.store import user_cache
 from tests.api import Account, Api, eventually
 from tests.realtime import comment, retweet
 
@@ -28,6 +29,8 @@ async def erase_user(app: Starlette, account: Account) -> None:
     restore would; nothing in Starling deletes users."""
     result = await app.state.services.db.users.delete_one({"_id": int(account.id)})
     assert result.deleted_count == 1
+    # Its cached profile would answer for it until USER_CACHE_TTL_SECONDS (store.user_cache).
+    await user_cache.forget(app.state.services, int(account.id))
 
 
 async def test_a_tweet_whose_author_is_missing_drops_out_of_pages_and_nulls_references(

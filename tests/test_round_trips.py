@@ -64,6 +64,36 @@ async def test_feed_round_trips_do_not_grow_with_page_size(api: Api) -> None:
     assert counts[10].redis >= 2
 
 
+WARM_BUDGET_FEED = """
+query Feed($first: Int) {
+  homeFeed(first: $first) {
+    edges { cursor node { id text createdAt author { handle displayName }
+      likeCount commentCount retweetCount viewerHasLiked viewerHasRetweeted } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+"""The benchmark's selection (bench/floor.py ``FEED_QUERY``) with ``viewerHasRetweeted``."""
+
+WARM_MONGO_BUDGET = 0
+WARM_REDIS_BUDGET = 3  # the first trip (token, budget, timeline), the page's tweets, authors
+
+
+async def test_a_warm_page_reads_redis_only_within_its_budget(api: Api) -> None:
+    reader = await busy_reader(api)
+    feed = await api.whole_feed(reader, page_size=100)
+    for tweet_id in feed[::4]:
+        await like(api, reader, tweet_id)
+    page = await api.gql(WARM_BUDGET_FEED, {"first": 20}, reader.token)
+    liked = [edge["node"]["viewerHasLiked"] for edge in page["homeFeed"]["edges"]]
+    assert liked == [position % 4 == 0 for position in range(20)]
+    counts = {first: await measure(api, reader, WARM_BUDGET_FEED, first) for first in PAGE_SIZES}
+    assert_constant(counts)
+    for first, trips in counts.items():
+        assert trips.mongo == WARM_MONGO_BUDGET, (first, trips.mongo_commands)
+        assert trips.redis <= WARM_REDIS_BUDGET, (first, trips.redis)
+
+
 ENGAGEMENT_FEED = """
 query Feed($first: Int) {
   homeFeed(first: $first) {

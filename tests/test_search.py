@@ -13,7 +13,9 @@ from starling.config import Settings
 from starling.resolvers.search import prefix_range
 from starling.resolvers.text import search_terms, words_in
 from starling.resolvers.tweets import new_tweet_document
+from starling.store import trends as trend_counts
 from starling.store.ids import lowest_id_at
+from starling.store.monitoring import count_round_trips
 from tests.api import PASSWORD, Account, Api
 from tests.conftest import make_settings
 from tests.harness import started
@@ -208,6 +210,7 @@ async def post_old_tweet(app: Starlette, author: Account, text: str, hours_ago: 
     doc = new_tweet_document(services, int(author.id), text, [])
     doc["_id"] = lowest_id_at(int((time.time() - hours_ago * 3600) * 1000)) + 1
     await services.db.tweets.insert_one(doc)
+    await trend_counts.record(services, doc["_id"], doc["hashtags"], 1)  # as publishing does
 
 
 async def test_trends_count_recent_live_original_tweets(api: Api, app: Starlette) -> None:
@@ -230,6 +233,15 @@ async def test_no_recent_hashtags_no_trends(api: Api, app: Starlette) -> None:
     await api.post(ann, "no tags here")
     await post_old_tweet(app, ann, "#stale", hours_ago=48)
     assert await trending(api) == []
+
+
+async def test_trends_issue_no_mongodb_command(api: Api) -> None:
+    ann = await api.sign_up("ann")
+    await api.post(ann, "#quiet #mongo")
+    with count_round_trips() as trips:
+        assert await trending(api) == [("mongo", 1), ("quiet", 1)]
+    assert trips.mongo == 0, trips.mongo_commands
+    assert trips.redis >= 1
 
 
 @pytest.mark.parametrize("limit", [0, 51, -1])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import cached_property
 
 from starling.loaders.documents import ByIdLoader, EdgeExistsLoader, TweetLoader, UserLoader
-from starling.loaders.engagement import CountsLoader, ViewerRetweetLoader
+from starling.loaders.engagement import CountsLoader, ViewerEngagementLoader
 from starling.store.documents import CommentDoc
 from starling.store.services import Services
+from starling.store.viewer_engagement import Engagement
 
 
 class Loaders:
@@ -50,9 +51,9 @@ class Loaders:
         return CountsLoader(self._services)
 
     @cached_property
-    def viewer_likes(self) -> EdgeExistsLoader:
+    def viewer_likes(self) -> ViewerEngagementLoader:
         """tweet ID -> has the viewer liked it."""
-        return EdgeExistsLoader(self._services.db.likes, "user_id", self._require_viewer(), "tweet_id")
+        return ViewerEngagementLoader(self._services, self._require_viewer(), Engagement.LIKED)
 
     @cached_property
     def viewer_bookmarks(self) -> EdgeExistsLoader:
@@ -60,9 +61,9 @@ class Loaders:
         return EdgeExistsLoader(self._services.db.bookmarks, "user_id", self._require_viewer(), "tweet_id")
 
     @cached_property
-    def viewer_retweets(self) -> ViewerRetweetLoader:
+    def viewer_retweets(self) -> ViewerEngagementLoader:
         """tweet ID -> has the viewer a live retweet of it."""
-        return ViewerRetweetLoader(self._services.db.tweets, self._require_viewer())
+        return ViewerEngagementLoader(self._services, self._require_viewer(), Engagement.RETWEETED)
 
     def _require_viewer(self) -> int:
         if self._viewer_id is None:

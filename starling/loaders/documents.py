@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from redis.exceptions import RedisError
+
 from starling.loaders.measured import MeasuredLoader
+from starling.store import user_cache
 from starling.store.documents import CachedTweetDoc, Document, UserDoc, decode_tweet, encode_tweet
 from starling.store.mongo_api import MongoCollection, Projection
-from starling.store.redis import get_many
+from starling.store.redis import DataPipeline, get_many
 from starling.store.services import Services
 
 D = TypeVar("D", bound=Mapping[str, Any])
@@ -32,11 +35,23 @@ class ByIdLoader(MeasuredLoader[int, D | None]):
         return _in_key_order(keys, docs)
 
 
-class UserLoader(ByIdLoader[UserDoc]):
-    """Users by ID, without their password hash."""
+class UserLoader(MeasuredLoader[int, UserDoc | None]):
+    """Users by ID, without their password hash: one Redis round trip of cached blobs,
+    then one MongoDB ``$in`` for the misses, which are cached (``store.user_cache``)."""
 
     def __init__(self, services: Services) -> None:
-        super().__init__(services.db.users, {"password_hash": 0})
+        super().__init__()
+        self._services = services
+
+    async def load_batch(self, keys: Sequence[int]) -> list[UserDoc | None]:
+        services = self._services
+        try:
+            async with services.redis.pipeline(transaction=False) as pipe:
+                user_cache.queue_read(services, pipe, keys)
+                blobs = await pipe.execute()
+        except (RedisError, OSError):  # Redis unreachable: MongoDB answers (the fill fails quietly)
+            blobs = [None] * len(keys)
+        return await user_cache.load(services, keys, blobs)
 
 
 class TweetLoader(MeasuredLoader[int, CachedTweetDoc | None]):
@@ -48,28 +63,39 @@ class TweetLoader(MeasuredLoader[int, CachedTweetDoc | None]):
         self._services = services
 
     async def load_batch(self, keys: Sequence[int]) -> list[CachedTweetDoc | None]:
-        services = self._services
-        blobs = await get_many(services.redis, [services.keys.tweet(key) for key in keys])
-        found: dict[int, CachedTweetDoc] = {}
-        missing: list[int] = []
-        for key, blob in zip(keys, blobs, strict=True):
-            if blob is None:
-                missing.append(key)
-            else:
-                found[key] = decode_tweet(blob)
-        if missing:
-            docs = await services.db.tweets.find(
-                {"_id": {"$in": missing}, "deleted": {"$ne": True}}
-            ).to_list()
-            if docs:
-                ttl = services.settings.tweet_cache_ttl_seconds
-                async with services.redis.pipeline(transaction=False) as pipe:
-                    for doc in docs:
-                        pipe.set(services.keys.tweet(doc["_id"]), encode_tweet(doc), ex=ttl)
-                    await pipe.execute()
-            for doc in docs:
-                found[doc["_id"]] = decode_tweet(encode_tweet(doc))
-        return [found.get(key) for key in keys]
+        blobs = await get_many(self._services.redis, [self._services.keys.tweet(key) for key in keys])
+        return await cached_tweets(self._services, keys, blobs)
+
+
+def queue_tweet_reads(services: Services, pipe: DataPipeline, tweet_ids: Sequence[int]) -> None:
+    """Queue one ``GET`` per cached tweet blob, for ``cached_tweets`` (a caller's pipeline)."""
+    for tweet_id in tweet_ids:
+        pipe.get(services.keys.tweet(tweet_id))
+
+
+async def cached_tweets(
+    services: Services, keys: Sequence[int], blobs: Sequence[bytes | None]
+) -> list[CachedTweetDoc | None]:
+    """The live tweets from their cached ``blobs`` (in step with ``keys``); the misses are
+    read from MongoDB in one ``$in`` and written back to the cache in one pipeline."""
+    found: dict[int, CachedTweetDoc] = {}
+    missing: list[int] = []
+    for key, blob in zip(keys, blobs, strict=True):
+        if blob is None:
+            missing.append(key)
+        else:
+            found[key] = decode_tweet(blob)
+    if missing:
+        docs = await services.db.tweets.find({"_id": {"$in": missing}, "deleted": {"$ne": True}}).to_list()
+        if docs:
+            ttl = services.settings.tweet_cache_ttl_seconds
+            async with services.redis.pipeline(transaction=False) as pipe:
+                for doc in docs:
+                    pipe.set(services.keys.tweet(doc["_id"]), encode_tweet(doc), ex=ttl)
+                await pipe.execute()
+        for doc in docs:
+            found[doc["_id"]] = decode_tweet(encode_tweet(doc))
+    return [found.get(key) for key in keys]
 
 
 class EdgeExistsLoader(MeasuredLoader[int, bool]):

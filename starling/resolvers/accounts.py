@@ -34,7 +34,7 @@ from starling.resolvers.text import (
     clean_profile_field,
 )
 from starling.resolvers.tokens import issue_token, revoke, void_older_generations
-from starling.store import reservations
+from starling.store import reservations, user_cache
 from starling.store.documents import Document, UserDoc, utcnow
 from starling.store.services import Services
 
@@ -201,6 +201,7 @@ async def change_password(ctx: RequestContext, old_password: str, new_password: 
     )
     if updated is None:
         raise Unauthenticated("Your account no longer exists.")
+    await user_cache.forget(services, viewer.user_id)
     await void_older_generations(services, viewer.user_id, updated["token_generation"])
     return _session(services, updated)
 
@@ -230,6 +231,7 @@ async def update_profile(ctx: RequestContext, display_name: str | None, bio: str
             projection=public,
             return_document=ReturnDocument.AFTER,
         )
+        await user_cache.forget(ctx.services, viewer.user_id)
     else:
         user = await users.find_one({"_id": viewer.user_id}, public)
     if user is None:

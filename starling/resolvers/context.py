@@ -12,10 +12,11 @@ from starling.loaders import Loaders
 from starling.resolvers import limits
 from starling.resolvers.capacity import LiveCapacity, Tally
 from starling.resolvers.errors import Unauthenticated
+from starling.resolvers.first_trip import FirstTrip
 from starling.resolvers.limits import RateLimits
 from starling.resolvers.sessions import Session, SessionWatch
-from starling.resolvers.tokens import Viewer, is_revoked, read_token
-from starling.store import relations
+from starling.resolvers.tokens import Viewer, is_revoked, read_token, revoked_by_reply
+from starling.store import auth_state, relations
 from starling.store.pubsub.hub import EventHub
 from starling.store.relations import Relations
 from starling.store.services import Services
@@ -48,6 +49,8 @@ class RequestContext:
     sessions: SessionWatch | None = None
     session: Session | None = None
     close_connection: Callable[[int, str], Awaitable[None]] | None = None
+    # Reads resolvers planned for the request's first round trip (``first_round_trip``).
+    first_trip: FirstTrip = field(default_factory=FirstTrip, repr=False)
     _viewer: Any = field(default=_UNSET, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
     _relations: Relations | None = field(default=None, repr=False)
@@ -78,16 +81,64 @@ class RequestContext:
         if self.session is not None:
             self.session.forget()
 
-    async def _authenticate(self) -> Viewer | None:
+    def _token_viewer(self) -> Viewer | None:
+        """Whom the credentials name, if they are a well-signed, unexpired token (no I/O)."""
         credentials = self._credentials()
         if not credentials or not credentials.lower().startswith(_BEARER):
             return None
         secret = self.services.settings.token_secret
         assert secret is not None, "the app sets TOKEN_SECRET before serving"
-        viewer = read_token(secret, credentials[len(_BEARER) :].strip())
+        return read_token(secret, credentials[len(_BEARER) :].strip())
+
+    async def _authenticate(self) -> Viewer | None:
+        viewer = self._token_viewer()
         if viewer is None or await is_revoked(self.services, viewer):
             return None
         return viewer
+
+    async def first_round_trip(self, cost: int | None = None) -> int | None:
+        """The request's first Redis round trip, one pipeline: the token check (unless this
+        context checked already), the charge of ``cost`` to the query budget
+        (``resolvers.limits.charge_cost``) and the reads planned on ``first_trip`` for the
+        token's user. Returns what is left of the budget, None when no budget applies.
+
+        Redis unreachable: the token check asks MongoDB, the charge is skipped (fails open,
+        as every limit) and planned reads are left to their resolvers."""
+        checked = self._viewer is not _UNSET
+        candidate = await self.viewer() if checked else self._token_viewer()
+        viewer_id = candidate.user_id if candidate is not None else None
+        charges = limits.cost_charges(self.limits, viewer_id) if cost is not None else []
+        services = self.services
+        try:
+            async with services.redis.pipeline(transaction=False) as pipe:
+                if candidate is not None and not checked:
+                    auth_state.queue_read(pipe, services.keys, candidate.user_id, candidate.token_id)
+                if charges and self.limits is not None and cost is not None:
+                    self.limits.queue_spend(pipe, charges, cost)
+                if candidate is not None:
+                    self.first_trip.queue(pipe, candidate.user_id)
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            limits.skipped(charges, exc)
+            if not checked:
+                self._viewer = await self._authenticate()
+            return None
+        if candidate is not None and not checked:
+            reply, replies = replies[0], replies[1:]
+            revoked = await revoked_by_reply(services, candidate, reply)
+            self._viewer = None if revoked else candidate
+        elif not checked:
+            self._viewer = None
+        spent, planned = replies[: len(charges)], replies[len(charges) :]
+        if candidate is not None:
+            self.first_trip.receive(planned)
+        if not charges or self.limits is None or cost is None:
+            return None
+        if self._viewer is None and candidate is not None:
+            # A revoked token: its request is anonymous, and pays from the address's budget too.
+            return await limits.charge_cost_anonymously(self, cost)
+        decisions = self.limits.settle_replies(charges, cost, spent)
+        return decisions[0].remaining
 
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()

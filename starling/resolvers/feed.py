@@ -20,19 +20,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from aiodataloader import DataLoader
+
+from starling.loaders.documents import cached_tweets, queue_tweet_reads
+from starling.loaders.engagement import answer_engagement
 from starling.resolvers.context import RequestContext
+from starling.resolvers.errors import StarlingError
 from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
 from starling.resolvers.relations import visible_tweets
 from starling.resolvers.retweets import drop_hidden_retweets
-from starling.store import celebrities, relations
+from starling.store import celebrities, relations, viewer_engagement
+from starling.store.counters import Counters
 from starling.store.documents import CachedTweetDoc
 from starling.store.keys import Keys
+from starling.store.redis import DataPipeline
 from starling.store.relations import Relations
 from starling.store.services import Services
 from starling.store.timelines import decode_members, is_built
 from starling.store.tweets import LIVE, recent_tweet_ids
+from starling.store.viewer_engagement import Engagement
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +64,8 @@ async def timeline_from_mongo(
 ) -> list[int]:
     """What the user's home timeline should hold: the newest tweets of everyone they follow
     but celebrities (merged at read time), and their own, newest first, capped at
-    ``timeline_max``."""
+    ``timeline_max``, all from MongoDB (an ``$in`` over every followee: what rebuilds did
+    before ``timeline_from_author_lists``, and what the benchmark's checks compare with)."""
     graph = graph or await follow_graph(services, user_id)
     authors = [followee for followee in graph.followees if followee not in graph.celebrities]
     docs = (
@@ -65,12 +77,61 @@ async def timeline_from_mongo(
     return [doc["_id"] for doc in docs]
 
 
+async def timeline_from_author_lists(
+    services: Services, user_id: int, graph: FollowGraph | None = None
+) -> list[int]:
+    """What a rebuilt home timeline holds, read mostly from the author lists Redis keeps:
+    the newest ``timeline_max`` tweets of the user and of at most ``rebuild_followees_max``
+    of the authors they follow (celebrities are merged at read time).
+
+    One pipeline reads each author list's newest entry and built marker; the authors with
+    built lists are ranked by that entry (most recently active first), and the lists of the
+    top ones are read in a second pipeline. Authors whose lists are lost fill what the cap
+    leaves, read with one MongoDB query (an ``$in`` of at most the cap, below the planner's
+    merge limit, on the ``(author_id, deleted, _id)`` index); more lost authors than that
+    are left out of this rebuild. Each author counts with at most ``author_tweets_max``
+    tweets (the length of their list)."""
+    graph = graph or await follow_graph(services, user_id)
+    authors = [user_id, *(followee for followee in graph.followees if followee not in graph.celebrities)]
+    settings, timelines, keys = services.settings, services.timelines, services.keys
+    async with services.redis.pipeline(transaction=False) as pipe:
+        for author in authors:
+            timelines.queue_page(pipe, keys.author_tweets(author), None, 1)
+            timelines.queue_is_built(pipe, keys.author_tweets(author))
+        replies = await pipe.execute()
+    newest: dict[int, int] = {}
+    lost: list[int] = []
+    for author, page, sentinel in zip(authors, replies[::2], replies[1::2], strict=True):
+        if not is_built(sentinel):
+            lost.append(author)
+        elif ids := decode_members(page)[0]:
+            newest[author] = ids[0]
+    cap = settings.rebuild_followees_max
+    active = sorted(newest, key=newest.__getitem__, reverse=True)[:cap]
+    lost = lost[: cap - len(active)]
+    sources: list[Sequence[int]] = []
+    if active:
+        async with services.redis.pipeline(transaction=False) as pipe:
+            for author in active:
+                timelines.queue_page(pipe, keys.author_tweets(author), None, settings.author_tweets_max)
+            sources += [decode_members(page)[0] for page in await pipe.execute()]
+    if lost:
+        docs = (
+            await services.db.tweets.find({"author_id": {"$in": lost}, **LIVE}, {"_id": 1})
+            .sort("_id", -1)
+            .limit(settings.timeline_max)
+            .to_list()
+        )
+        sources.append([doc["_id"] for doc in docs])
+    return merge_newest_first(sources, settings.timeline_max)
+
+
 async def rebuild_timeline(services: Services, user_id: int, graph: FollowGraph | None = None) -> list[int]:
-    """Rebuild a lost home timeline; returns its content."""
+    """Rebuild a lost home timeline (``timeline_from_author_lists``); returns its content."""
     return await _rebuild_once(
         services,
         services.keys.home_timeline(user_id),
-        lambda: timeline_from_mongo(services, user_id, graph),
+        lambda: timeline_from_author_lists(services, user_id, graph),
         services.timelines.store_timeline,
     )
 
@@ -95,7 +156,8 @@ async def _rebuild_once(
     lock is taken before the query, so writers add what is posted during it (see module)."""
     lock = Keys.rebuild_lock(key)
     acquired = await services.redis.set(lock, 1, nx=True, ex=services.settings.rebuild_lock_seconds)
-    tweet_ids = await load()
+    async with services.rebuild_slots:  # admitted at a bounded rate per process (Services)
+        tweet_ids = await load()
     if acquired:
         try:
             await store(key, tweet_ids)
@@ -113,30 +175,70 @@ def merge_newest_first(sources: Iterable[Sequence[int]], count: int) -> list[int
     return sorted(set().union(*sources), reverse=True)[:count]
 
 
-async def home_feed(ctx: RequestContext, first: int | None, after: str | None) -> Page[CachedTweetDoc]:
+async def home_feed(
+    ctx: RequestContext, first: int | None, after: str | None, needs: PageNeeds | None = None
+) -> Page[CachedTweetDoc]:
     viewer = await ctx.require_viewer()
     services = ctx.services
     first = check_first(first, services.settings.page_size_max)
-    ids, found = await feed_ids(services, viewer.user_id, after_position(after), first + 1)
+    before = after_position(after)
+    planned = ctx.first_trip.take(_plan_name(before, first + 1), viewer.user_id)
+    ids, found = await feed_ids(services, viewer.user_id, before, first + 1, planned)
     ctx.know_relations(found)
-    return await hydrate_page(ctx, ids, first)
+    return await hydrate_page(ctx, ids, first, needs or PageNeeds())
+
+
+def plan_home_feed(ctx: RequestContext, first: int | None, after: str | None) -> None:
+    """Plan the page's first reads (``queue_page_plan``) into the request's first round trip
+    (``resolvers.first_trip``); arguments ``home_feed`` would refuse plan nothing."""
+    try:
+        count = check_first(first, ctx.services.settings.page_size_max) + 1
+        before = after_position(after)
+    except StarlingError:
+        return
+    services = ctx.services
+    ctx.first_trip.plan(
+        _plan_name(before, count),
+        lambda pipe, reader_id: queue_page_plan(services, pipe, reader_id, before, count),
+    )
+
+
+def _plan_name(before: int | None, count: int) -> str:
+    return f"home_feed:{before}:{count}"
+
+
+def queue_page_plan(
+    services: Services, pipe: DataPipeline, reader_id: int, before: int | None, count: int
+) -> int:
+    """Queue every read a feed page needs before it knows its IDs, the one place they are
+    listed: the timeline's page, whether it is built, its TTL renewal, the followed
+    celebrities and their epoch, the reader's blocks and mutes (so the page's filter,
+    ``resolvers.relations``, costs no round trip of its own). Returns how many replies
+    (``feed_ids`` reads them in this order)."""
+    timelines = services.timelines
+    key = services.keys.home_timeline(reader_id)
+    timelines.queue_page(pipe, key, before, count)
+    timelines.queue_is_built(pipe, key)
+    timelines.queue_touch(pipe, key)
+    celebrities.queue_read_followed(services, pipe, reader_id)
+    relations.queue_read(services, pipe, reader_id)
+    return _PLAN_REPLIES
+
+
+_PLAN_REPLIES = 5 + 3  # what queue_page_plan queues (relations.queue_read: three sets)
 
 
 async def feed_ids(
-    services: Services, reader_id: int, before: int | None, count: int
+    services: Services, reader_id: int, before: int | None, count: int, planned: Sequence[Any] | None = None
 ) -> tuple[list[int], Relations]:
-    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first, and
-    the reader's blocks and mutes (read in the same first pipeline: the page's filter,
-    ``resolvers.relations``, costs no round trip of its own)."""
-    timelines = services.timelines
-    key = services.keys.home_timeline(reader_id)
-    async with services.redis.pipeline(transaction=False) as pipe:
-        timelines.queue_page(pipe, key, before, count)
-        timelines.queue_is_built(pipe, key)
-        timelines.queue_touch(pipe, key)
-        celebrities.queue_read_followed(services, pipe, reader_id)
-        relations.queue_read(services, pipe, reader_id)
-        page, sentinel, _, followed_raw, epoch, *relation_sets = await pipe.execute()
+    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first, and the
+    reader's blocks and mutes; ``planned``: the replies of ``queue_page_plan`` when the
+    first round trip read them."""
+    if planned is None:
+        async with services.redis.pipeline(transaction=False) as pipe:
+            queue_page_plan(services, pipe, reader_id, before, count)
+            planned = await pipe.execute()
+    page, sentinel, _, followed_raw, epoch, *relation_sets = planned
     found = await relations.relations_from(services, reader_id, relation_sets)
     return await _merged_ids(services, reader_id, before, count, page, sentinel, followed_raw, epoch), found
 
@@ -202,11 +304,52 @@ async def _author_pages(
     return pages + [_page_of(tweet_ids, before, count) for tweet_ids in rebuilt]
 
 
-async def hydrate_page(ctx: RequestContext, ids: list[int], first: int) -> Page[CachedTweetDoc]:
-    """Tweets for up to ``first + 1`` IDs in one loader batch; deleted ones drop out, and so
-    do retweets of deleted tweets and repeats (``resolvers.retweets``: de-duplication), and
-    what the viewer's blocks and mutes hide (``resolvers.relations``)."""
+@dataclass(frozen=True, slots=True)
+class PageNeeds:
+    """What the selection reads of each tweet besides the tweet: read with the tweets in
+    the page's hydration round trip (``hydrate_page``)."""
+
+    counts: bool = False
+    viewer_state: bool = False  # viewerHasLiked / viewerHasRetweeted
+
+
+async def hydrate_page(
+    ctx: RequestContext, ids: list[int], first: int, needs: PageNeeds = PageNeeds()
+) -> Page[CachedTweetDoc]:
+    """Tweets for up to ``first + 1`` IDs; deleted ones drop out, and so do retweets of
+    deleted tweets and repeats (``resolvers.retweets``: de-duplication), and what the
+    viewer's blocks and mutes hide (``resolvers.relations``).
+
+    One Redis round trip reads the cached tweets, and what ``needs`` asks for each ID (its
+    counts, the viewer's likes and retweets), into the request's loaders, so the page's
+    fields answer from them: a tweet's engagement is its own unless it is a retweet, whose
+    original's the loaders then read. Misses fall back to MongoDB and fill the caches."""
     page = Page.from_rows([(tid, tid) for tid in ids], first)
-    docs = await (await ctx.loaders()).tweets.load_many(page.items)
+    services = ctx.services
+    loaders = await ctx.loaders()
+    viewer_id = await ctx.viewer_id() if needs.viewer_state else None
+    tweet_ids = list(page.items)
+    counters = Counters(services)
+    async with services.redis.pipeline(transaction=False) as pipe:
+        queue_tweet_reads(services, pipe, tweet_ids)
+        counted = counters.queue_read(pipe, tweet_ids) if needs.counts else 0
+        if viewer_id is not None:
+            viewer_engagement.queue_read(services, pipe, viewer_id, tweet_ids)
+        replies = await pipe.execute()
+    blobs, rest = replies[: len(tweet_ids)], replies[len(tweet_ids) :]
+    docs = await cached_tweets(services, tweet_ids, blobs)
+    _prime(loaders.tweets, tweet_ids, docs)
+    if needs.counts:
+        _prime(loaders.counts, tweet_ids, await counters.finish_read(tweet_ids, rest[:counted]))
+    if viewer_id is not None:
+        answers = viewer_engagement.parse_read(tweet_ids, rest[counted])
+        engaged = await answer_engagement(services, viewer_id, tweet_ids, answers)
+        _prime(loaders.viewer_likes, tweet_ids, engaged[Engagement.LIKED])
+        _prime(loaders.viewer_retweets, tweet_ids, engaged[Engagement.RETWEETED])
     shown = await drop_hidden_retweets(ctx, page.hydrated(docs), collapse=True)
     return await visible_tweets(ctx, shown, feed=True)
+
+
+def _prime(loader: DataLoader[int, V], keys: Sequence[int], values: Sequence[V]) -> None:
+    for key, value in zip(keys, values, strict=True):
+        loader.prime(key, value)

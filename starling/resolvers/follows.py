@@ -12,7 +12,7 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import BadUserInput, Forbidden, NotFound
 from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
-from starling.store import celebrities
+from starling.store import celebrities, user_cache
 from starling.store.degrade import SKIPPED, best_effort
 from starling.store.documents import Document, FollowDoc, LikeDoc, RelationDoc, UserDoc
 from starling.store.follows import new_edge
@@ -139,6 +139,7 @@ async def _adjust_counts(services: Services, follower_id: int, followee_id: int,
         return_document=ReturnDocument.AFTER,
     )
     assert followee is not None  # users are never deleted
+    await user_cache.forget(services, follower_id, followee_id)
     return followee
 
 

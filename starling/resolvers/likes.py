@@ -10,9 +10,12 @@ from starling.resolvers.counting import counted_change
 from starling.resolvers.engagement import engageable_target, engagement_target
 from starling.resolvers.follows import edge_users_page
 from starling.resolvers.pagination import Page
+from starling.store import viewer_engagement
 from starling.store.counters import CounterKind
+from starling.store.degrade import best_effort
 from starling.store.documents import CachedTweetDoc, LikeDoc, UserDoc, utcnow
 from starling.store.services import Services
+from starling.store.viewer_engagement import Engagement
 
 
 async def like_tweet(ctx: RequestContext, tweet_id: str) -> CachedTweetDoc:
@@ -49,6 +52,7 @@ async def add_like(services: Services, user_id: int, tweet_id: int) -> bool:
         except DuplicateKeyError:
             return False
         change.add(CounterKind.LIKE, 1)
+    await _mirror(services, user_id, tweet_id, liked=True)
     await record_activity(services, ActivityKind.LIKE, user_id, tweet_id)  # best effort
     return True
 
@@ -60,7 +64,16 @@ async def remove_like(services: Services, user_id: int, tweet_id: int) -> bool:
         if not result.deleted_count:
             return False
         change.add(CounterKind.LIKE, -1)
+    await _mirror(services, user_id, tweet_id, liked=False)
     return True
+
+
+async def _mirror(services: Services, user_id: int, tweet_id: int, *, liked: bool) -> None:
+    """The viewer's engagement set follows (``store.viewer_engagement``; Redis down: its gap)."""
+    await best_effort(
+        "viewer engagement",
+        viewer_engagement.record(services, user_id, Engagement.LIKED, tweet_id, done=liked),
+    )
 
 
 async def liked_by(ctx: RequestContext, tweet_id: int, first: int | None, after: str | None) -> Page[UserDoc]:

@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
@@ -36,6 +36,7 @@ from starling.resolvers.errors import RateLimited
 from starling.store import ratelimit
 from starling.store.metrics import RATE_LIMITED
 from starling.store.ratelimit import Decision, Limit
+from starling.store.redis import DataPipeline
 from starling.store.services import Services
 
 if TYPE_CHECKING:
@@ -100,25 +101,39 @@ class RateLimits:
         """Take ``cost`` from each (bucket, subject), one script call each, all in one round
         trip; RATE_LIMITED, saying when to retry, when any of them is spent. The decisions
         (none when Redis could not be asked)."""
-        services = self._services
-        keyed = [(bucket, services.keys.rate_limit(bucket, subject)) for bucket, subject in charges]
         try:
-            decisions = await ratelimit.charge_all(
-                services.redis, [(key, self.limit(bucket), cost) for bucket, key in keyed]
-            )
+            decisions = await ratelimit.charge_all(self._services.redis, self._keyed(charges, cost))
         except (RedisError, OSError) as exc:
-            log.warning("rate limits %s skipped: Redis unavailable (%s)", [b for b, _ in charges], exc)
+            skipped(charges, exc)
             return []
+        return self._settle(charges, decisions)
+
+    def queue_spend(self, pipe: DataPipeline, charges: Sequence[tuple[Bucket, str]], cost: int) -> None:
+        """Queue ``spend``'s scripts on a caller's pipeline (one reply per charge); the
+        replies go to ``settle_replies``."""
+        ratelimit.queue_charges(pipe, self._keyed(charges, cost))
+
+    def settle_replies(
+        self, charges: Sequence[tuple[Bucket, str]], cost: int, replies: Sequence[Any]
+    ) -> list[Decision]:
+        """What ``spend`` does with its answers, for replies to ``queue_spend``."""
+        return self._settle(charges, ratelimit.decisions(self._keyed(charges, cost), replies))
+
+    def _keyed(self, charges: Sequence[tuple[Bucket, str]], cost: int) -> list[tuple[str, Limit, int]]:
+        keys = self._services.keys
+        return [(keys.rate_limit(bucket, subject), self.limit(bucket), cost) for bucket, subject in charges]
+
+    def _settle(self, charges: Sequence[tuple[Bucket, str]], decisions: Sequence[Decision]) -> list[Decision]:
         for decision in decisions:
             self._report(decision)
-        refused = [(bucket, d) for (bucket, _), d in zip(keyed, decisions, strict=True) if not d.allowed]
+        refused = [(bucket, d) for (bucket, _), d in zip(charges, decisions, strict=True) if not d.allowed]
         if refused:
             for bucket, _ in refused:
                 RATE_LIMITED.labels(bucket.value).inc()  # store.metrics
             bucket, decision = max(refused, key=lambda pair: pair[1].retry_after)
             wait = retry_after_seconds(decision)
             raise RateLimited(f"{REFUSALS[bucket]}; try again in {wait} s.", retry_after=wait)
-        return decisions
+        return list(decisions)
 
     def headline(self) -> Decision | None:
         """The decision the ``RateLimit-*`` headers report: a refusal (the longest wait) if
@@ -137,6 +152,11 @@ def _tighter(decision: Decision, than: Decision) -> bool:
     if not decision.allowed:
         return decision.retry_after > than.retry_after
     return decision.remaining / decision.limit.amount < than.remaining / than.limit.amount
+
+
+def skipped(charges: Sequence[tuple[Bucket, str]], exc: BaseException) -> None:
+    """Log a check skipped (failed open, module doc) because Redis could not be reached."""
+    log.warning("rate limits %s skipped: Redis unavailable (%s)", [bucket for bucket, _ in charges], exc)
 
 
 def retry_after_seconds(decision: Decision) -> int:
@@ -169,6 +189,18 @@ async def write_attempt(ctx: RequestContext, user_id: int) -> None:
     await ctx.limits.spend([(Bucket.WRITES, viewer_subject(user_id))])
 
 
+def cost_charges(limits: RateLimits | None, viewer_id: int | None) -> list[tuple[Bucket, str]]:
+    """The query-cost charge of a request by ``viewer_id`` (None: anonymous, charged to
+    the client's address): none when no budget applies (limits off, no subject)."""
+    if limits is None:
+        return []
+    if viewer_id is not None:
+        return [(Bucket.QUERY_COST, viewer_subject(viewer_id))]
+    if limits.address is not None:
+        return [(Bucket.QUERY_COST, address_subject(limits.address))]
+    return []
+
+
 async def charge_cost(ctx: RequestContext, cost: int) -> int | None:
     """Spend ``cost`` of the query budget of the viewer, or of the client's address when
     anonymous; RATE_LIMITED once it is spent. A cost above the whole budget spends all of it
@@ -176,15 +208,15 @@ async def charge_cost(ctx: RequestContext, cost: int) -> int | None:
     budget applies (limits off, no subject, Redis unreachable).
 
     ``schema.budget.QueryBudget`` calls this before each operation executes, with the
-    cost ``schema.limits`` computed for it."""
-    if ctx.limits is None:
+    cost ``schema.limits`` computed for it. It is sent in the request's first round trip,
+    with the token check and the reads planned for it (``RequestContext.first_round_trip``)."""
+    return await ctx.first_round_trip(cost)
+
+
+async def charge_cost_anonymously(ctx: RequestContext, cost: int) -> int | None:
+    """Charge ``cost`` to the client's address (a request whose token turned out revoked)."""
+    charges = cost_charges(ctx.limits, None)
+    if ctx.limits is None or not charges:
         return None
-    viewer_id = await ctx.viewer_id()
-    if viewer_id is not None:
-        subject = viewer_subject(viewer_id)
-    elif ctx.limits.address is not None:
-        subject = address_subject(ctx.limits.address)
-    else:
-        return None
-    decisions = await ctx.limits.spend([(Bucket.QUERY_COST, subject)], cost)
+    decisions = await ctx.limits.spend(charges, cost)
     return decisions[0].remaining if decisions else None

@@ -32,10 +32,12 @@ from starling.resolvers.engagement import engageable_target
 from starling.resolvers.errors import Conflict, NotFound
 from starling.resolvers.pagination import Page
 from starling.resolvers.tweets import new_tweet_document, parse_tweet_id, publish, retract
-from starling.store import reservations
+from starling.store import reservations, viewer_engagement
 from starling.store.counters import CounterKind
+from starling.store.degrade import best_effort
 from starling.store.documents import CachedTweetDoc, TweetDoc
 from starling.store.services import Services
+from starling.store.viewer_engagement import Engagement
 
 
 async def retweet(ctx: RequestContext, tweet_id: str) -> TweetDoc:
@@ -78,6 +80,10 @@ async def add_retweet(services: Services, user_id: int, original: CachedTweetDoc
     async with counted_change(services, original["_id"]) as change:
         await publish(services, doc)
         change.add(CounterKind.RETWEET, 1)
+    await best_effort(
+        "viewer engagement",
+        viewer_engagement.record(services, user_id, Engagement.RETWEETED, original["_id"], done=True),
+    )
     await record_activity(services, ActivityKind.RETWEET, user_id, original["_id"])  # best effort
     return doc
 

@@ -13,17 +13,16 @@ of ``handle_lower`` or of ``display_name_lower`` (stored at sign-up and profile 
 users from before it match by handle only). Both are index range scans. Handle matches come
 first, then display-name matches, each in alphabetical order, each user once.
 
-**Trends** (``trends``). The hashtags of live original tweets of the last 24 hours, by
-number of tweets, ties alphabetically: one aggregation over the ``_id`` range of the window
-(snowflake IDs are time-ordered). The top ``TRENDS_MAX`` are cached in Redis for
-``TRENDS_CACHE_SECONDS``; with Redis down they are computed on every request.
+**Trends** (``trends``). The hashtags of live original tweets of the last 24 hours (the
+current hour and the 23 before it), by number of tweets, ties alphabetically: hourly counts
+kept in Redis as tweets are posted and deleted (``store.trends``), summed on read. The top
+``TRENDS_MAX`` are cached in Redis for ``TRENDS_CACHE_SECONDS``. No MongoDB on the request
+path: with Redis down ``trends`` answers INTERNAL_SERVER_ERROR.
 """
 
 from __future__ import annotations
 
-import time
 import unicodedata
-from datetime import timedelta
 
 import orjson
 
@@ -32,16 +31,13 @@ from starling.resolvers.errors import BadUserInput
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.relations import visible_tweets
 from starling.resolvers.text import search_terms
-from starling.store.degrade import SKIPPED, best_effort
+from starling.store import trends as trend_counts
 from starling.store.documents import Document, TweetDoc, UserDoc
-from starling.store.ids import lowest_id_at
-from starling.store.services import Services
 from starling.store.tweets import LIVE
 
 SEARCH_USERS_DEFAULT = 10
 TRENDS_DEFAULT = 10
 TRENDS_MAX = 50
-TRENDS_WINDOW = timedelta(hours=24)  # DESIGN.md §5: "hashtags of the last 24 h"
 ORIGINALS = {"retweet_of": {"$exists": False}}
 _MAX_CODE_POINT = 0x10FFFF
 _SURROGATES = range(0xD800, 0xE000)
@@ -113,29 +109,13 @@ async def trends(ctx: RequestContext, limit: int | None) -> list[tuple[str, int]
     if not 1 <= limit <= TRENDS_MAX:
         raise BadUserInput(f"`limit` must be between 1 and {TRENDS_MAX}, got {limit}.")
     services = ctx.services
-    cached = await best_effort("reading cached trends", services.redis.get(services.keys.trends()))
-    if cached is not SKIPPED and cached is not None:
+    cached = await services.redis.get(services.keys.trends())
+    if cached is not None:
         rows = orjson.loads(cached)
     else:
-        rows = await _top_hashtags(services)
+        rows = await trend_counts.top(services, TRENDS_MAX)
         if services.settings.trends_cache_seconds > 0:
             ttl_ms = int(services.settings.trends_cache_seconds * 1000)
-            await best_effort(
-                "caching trends", services.redis.set(services.keys.trends(), orjson.dumps(rows), px=ttl_ms)
-            )
+            await services.redis.set(services.keys.trends(), orjson.dumps(rows), px=ttl_ms)
     # The top TRENDS_MAX in a total order: any shorter top list is a prefix of it.
     return [(tag, count) for tag, count in rows[:limit]]
-
-
-async def _top_hashtags(services: Services) -> list[tuple[str, int]]:
-    window_start = int((time.time() - TRENDS_WINDOW.total_seconds()) * 1000)
-    cursor = await services.db.tweets.aggregate(
-        [
-            {"$match": {"_id": {"$gte": lowest_id_at(window_start)}, **LIVE, **ORIGINALS}},
-            {"$unwind": "$hashtags"},
-            {"$group": {"_id": "$hashtags", "count": {"$sum": 1}}},
-            {"$sort": {"count": -1, "_id": 1}},
-            {"$limit": TRENDS_MAX},
-        ]
-    )
-    return [(row["_id"], row["count"]) for row in await cursor.to_list()]

@@ -100,6 +100,15 @@ async def revoked(services: Services, viewers: Sequence[Viewer]) -> list[bool]:
     ]
 
 
+async def revoked_by_reply(services: Services, viewer: Viewer, reply: Sequence[bytes | None]) -> bool:
+    """``is_revoked``'s answer from the reply of ``auth_state.queue_read`` sent in a caller's
+    pipeline; MongoDB answers (and restores the state) when the user's state is not loaded."""
+    state = auth_state.parse_read(reply)
+    if state is None:
+        return await _revoked_in_mongo(services, viewer, restore=True)
+    return state.revoked or viewer.generation < state.generation
+
+
 async def _revoked_in_mongo(services: Services, viewer: Viewer, *, restore: bool = False) -> bool:
     """MongoDB's answer; with ``restore``, the user's state is copied into Redis (best effort)."""
     now = datetime.now(UTC)

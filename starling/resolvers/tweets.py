@@ -16,7 +16,7 @@ from starling.resolvers.notifications import request_notification
 from starling.resolvers.pagination import Page, check_first, find_page
 from starling.resolvers.relations import tweet_visible
 from starling.resolvers.text import clean_text, hashtags_in, words_in
-from starling.store import reservations
+from starling.store import reservations, trends, user_cache, viewer_engagement
 from starling.store.counters import CounterKind
 from starling.store.degrade import best_effort
 from starling.store.documents import CachedTweetDoc, Document, TweetDoc, encode_tweet, utcnow
@@ -26,6 +26,7 @@ from starling.store.notifications import NotificationKind
 from starling.store.pubsub.publishing import queue_post_events
 from starling.store.services import Services
 from starling.store.tweets import LIVE
+from starling.store.viewer_engagement import Engagement
 
 
 def parse_tweet_id(value: str) -> int:
@@ -45,6 +46,9 @@ async def publish(services: Services, doc: TweetDoc) -> None:
     doc["fanout_pending"] = True
     await services.db.tweets.insert_one(doc)
     await services.db.users.update_one({"_id": doc["author_id"]}, {"$inc": {"tweets_count": 1}})
+    await user_cache.forget(services, doc["author_id"])
+    if doc.get("retweet_of") is None:
+        await _count_trends(services, doc["_id"], doc["hashtags"], 1)
     await best_effort(f"delivery of tweet {doc['_id']}", _deliver_now(services, doc))
 
 
@@ -65,6 +69,12 @@ async def _deliver_now(services: Services, doc: TweetDoc) -> None:
         await pipe.execute()
         await events.execute()
     await FANOUT_TWEET.enqueue(services.queue, doc["_id"])
+
+
+async def _count_trends(services: Services, tweet_id: int, hashtags: list[str], delta: int) -> None:
+    """Count an original's hashtags in or out of trends (``store.trends``). Redis down: the
+    change is lost, and trends miscount it until its hour leaves the window."""
+    await best_effort("trend counts", trends.record(services, tweet_id, hashtags, delta))
 
 
 def new_tweet_document(services: Services, author_id: int, text: str, mention_ids: list[int]) -> TweetDoc:
@@ -195,19 +205,30 @@ async def retract(
         (retweet_of, CounterKind.RETWEET) if retweet_of is not None else (quote_of, CounterKind.QUOTE)
     )
     async with counted_change(services, counted) as change:
-        result = await services.db.tweets.update_one(
-            {"_id": tweet_id, **LIVE}, {"$set": deletion, "$unset": {"retweet_key": ""}}
+        # The document before the write (None: gone already), for its hashtags.
+        retracted = await services.db.tweets.find_one_and_update(
+            {"_id": tweet_id, **LIVE},
+            {"$set": deletion, "$unset": {"retweet_key": ""}},
+            projection={"hashtags": 1},
         )
-        if result.modified_count and counted is not None:
+        if retracted is not None and counted is not None:
             change.add(kind, -1)
     if retweet_of is not None:  # also when retried: only frees a reservation naming this tweet
         await reservations.release(
             services.db.retweet_keys, retweet_key(author_id, retweet_of), "tweet_id", tweet_id
         )
-    if result.modified_count:
+    if retracted is not None:
+        if retweet_of is None:
+            await _count_trends(services, tweet_id, retracted.get("hashtags", []), -1)
         await services.db.users.update_one({"_id": author_id}, {"$inc": {"tweets_count": -1}})
+        await user_cache.forget(services, author_id)
+        if retweet_of is not None:
+            await best_effort(
+                "viewer engagement",
+                viewer_engagement.record(services, author_id, Engagement.RETWEETED, retweet_of, done=False),
+            )
     await best_effort(f"retraction of tweet {tweet_id}", _retract_now(services, tweet_id, author_id))
-    return bool(result.modified_count)
+    return retracted is not None
 
 
 async def _retract_now(services: Services, tweet_id: int, author_id: int) -> None:

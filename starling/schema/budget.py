@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from strawberry.extensions import SchemaExtension
 
 from starling.resolvers.limits import charge_cost
+from starling.schema.first_trip import plan_first_trip
 from starling.schema.limits import report_remaining, requested_cost
 
 # What an operation the limits did not cost (the schema without ``OperationLimits``) pays.
@@ -21,6 +22,7 @@ class QueryBudget(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
+        plan_first_trip(context)  # sent with the charge: one round trip
         cost = requested_cost(context)
         remaining = await charge_cost(context.context, UNCOSTED_OPERATION if cost is None else cost)
         if remaining is not None:

@@ -12,7 +12,17 @@ from starling.resolvers.search import SEARCH_USERS_DEFAULT, TRENDS_DEFAULT
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.node import Node
 from starling.schema.notifications import Markers, Notification, NotificationGroup
-from starling.schema.types import Comment, Info, Trend, Tweet, User, authored, shown_tweet, tweet_connection
+from starling.schema.types import (
+    Comment,
+    Info,
+    Trend,
+    Tweet,
+    User,
+    authored,
+    page_needs,
+    shown_tweet,
+    tweet_connection,
+)
 
 _NODE_TYPES: dict[nodes.NodeKind, Callable[[Any], Node]] = {
     "user": User.from_doc,
@@ -50,7 +60,9 @@ class Query:
         first: int | None = DEFAULT_PAGE_SIZE,
         after: str | None = strawberry.UNSET,
     ) -> Connection[Tweet]:
-        return await tweet_connection(info, await feed.home_feed(info.context, first, after))
+        return await tweet_connection(
+            info, await feed.home_feed(info.context, first, after, page_needs(info))
+        )
 
     @strawberry.field(
         description="Live original tweets (not retweets) with every word and #hashtag of the query, "

@@ -32,6 +32,7 @@ from starling.loaders import Loaders
 from starling.resolvers import bookmarks, comments, follows, likes, relations, retweets, tweets
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
+from starling.resolvers.feed import PageNeeds
 from starling.resolvers.pagination import Page
 from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connection_of
 from starling.schema.lookahead import connection_node_fields
@@ -480,6 +481,15 @@ async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: set[str]) -> 
     values = await asyncio.gather(*batches)
     for index, tweet in enumerate(tweets):
         tweet.prefetched = {relation: found[index] for relation, found in zip(wanted, values, strict=True)}
+
+
+def page_needs(info: Info) -> PageNeeds:
+    """What the selected node fields of this connection read besides the tweets, for a
+    resolver that reads it with them (``feed.hydrate_page``)."""
+    selected = {PREFETCHED_BY[name] for name in connection_node_fields(info) if name in PREFETCHED_BY}
+    return PageNeeds(
+        counts=COUNTS in selected, viewer_state=bool({VIEWER_LIKED, VIEWER_RETWEETED} & selected)
+    )
 
 
 async def tweet_connection(info: Info, page: Page[CachedTweetDoc]) -> Connection[Tweet]:

@@ -59,7 +59,7 @@ from starling.store.documents import Document, TweetDoc
 from starling.store.keys import TWEET_SHARDS, tweet_shard
 from starling.store.mongo import Collections
 from starling.store.mongo_api import MongoCollection
-from starling.store.redis import queue_script, run_script
+from starling.store.redis import DataPipeline, queue_script, run_script
 from starling.store.services import Services
 
 log = logging.getLogger(__name__)
@@ -245,15 +245,26 @@ class Counters:
     async def read(self, tweet_ids: Sequence[int]) -> list[Counts]:
         """The counts of each tweet: one Redis round trip, plus a recount from MongoDB (one
         query per kind, and the stored fields) for the tweets whose counters are gone."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            queued = self.queue_read(pipe, tweet_ids)
+            replies = await pipe.execute()
+        return await self.finish_read(tweet_ids, replies[:queued])
+
+    def queue_read(self, pipe: DataPipeline, tweet_ids: Sequence[int]) -> int:
+        """Queue, on ``pipe``, the reads ``finish_read`` turns into counts (so a caller can
+        send them with its own reads); returns how many replies they take."""
         keys = self._keys
         shards = sorted({tweet_shard(tweet_id) for tweet_id in tweet_ids})
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for shard in shards:
-                pipe.hmget(keys.count_flush_state(shard), ["busy", "gen"])
-            for tweet_id in tweet_ids:
-                pipe.hmget(keys.counts(tweet_id), list(KIND_NAMES))
-                pipe.hmget(keys.count_writers(tweet_id), ["busy", "gen"])
-            replies = await pipe.execute()
+        for shard in shards:
+            pipe.hmget(keys.count_flush_state(shard), ["busy", "gen"])
+        for tweet_id in tweet_ids:
+            pipe.hmget(keys.counts(tweet_id), list(KIND_NAMES))
+            pipe.hmget(keys.count_writers(tweet_id), ["busy", "gen"])
+        return len(shards) + 2 * len(tweet_ids)
+
+    async def finish_read(self, tweet_ids: Sequence[int], replies: Sequence[Any]) -> list[Counts]:
+        """The counts from the replies of ``queue_read``, recounting what Redis lacks."""
+        shards = sorted({tweet_shard(tweet_id) for tweet_id in tweet_ids})
         flush_seen = {
             shard: "-" if _text(busy) not in ("", "0") else _text(gen)
             for shard, (busy, gen) in zip(shards, replies, strict=False)

@@ -19,7 +19,7 @@ MAX_WORKER = (1 << WORKER_BITS) - 1
 MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
 TIMESTAMP_SHIFT = WORKER_BITS + SEQUENCE_BITS
 MAX_ID = (1 << 63) - 1
-ID_DIGITS = 19  # len(str(MAX_ID)): fixed width keeps string order equal to numeric order
+ID_DIGITS = 19  # len(str(MAX_ID)): the longest decimal ID a client may send
 
 
 class SnowflakeGenerator:
@@ -79,6 +79,15 @@ def parse_id(value: str | int) -> int:
     return number
 
 
-def to_member(snowflake: int) -> str:
-    """Fixed-width decimal form used as Redis sorted-set member (lexicographic = numeric)."""
-    return str(snowflake).zfill(ID_DIGITS)
+MEMBER_BYTES = 8
+"""Width of a sorted-set member: an ID as 8 big-endian bytes."""
+
+
+def to_member(snowflake: int) -> bytes:
+    """An ID as a Redis sorted-set member: 8 big-endian bytes, so lexicographic order is
+    numeric order (IDs are positive 63-bit), at 8 bytes where a decimal takes 19."""
+    return snowflake.to_bytes(MEMBER_BYTES, "big")
+
+
+def from_member(member: bytes) -> int:
+    return int.from_bytes(member, "big")

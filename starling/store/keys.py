@@ -21,15 +21,18 @@ of the thing it belongs to, and keys used together share it:
   ``shard = tweet_shard(tweet_id)``, one of ``TWEET_SHARDS``: counter writes spread over
   them, so no single hot key takes every like;
 - ``{cel}``: the global celebrity set and its epoch, changed together;
-- single-key data (tweet cache, trends, revocations) needs no tag.
+- ``{tr}``: the hourly hashtag buckets of trends and their cached answer, summed together;
+- single-key data (tweet cache, revocations) needs no tag.
 
 Queue keys need no tag: that role is one standalone server. The shard counts are part of
 the key layout (changing one re-keys every timeline), hence constants, not settings.
 
 **Encodings.** Sorted sets of tweet IDs hold every member with score 0 and the ID written as
-a fixed-width decimal (``store.ids.to_member``): lexicographic order is then numeric order,
+8 big-endian bytes (``store.ids.to_member``): lexicographic order is then numeric order,
 which keeps full 63-bit precision (a float score would not) and lets ``ZREVRANGEBYLEX`` page
-with an exclusive ``(cursor`` bound.
+with an exclusive ``(cursor`` bound. Up to ``zset-max-listpack-entries`` members Redis keeps
+such a set as one listpack: an 800-entry timeline is ~10 KB where 19-digit decimals in a
+skiplist took ~103 KB (bench/encodings.py).
 """
 
 from __future__ import annotations
@@ -37,9 +40,13 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-# Lowest possible member: marks a home timeline as built (an empty-but-built timeline still
-# exists) and never reaches a client.
-TIMELINE_SENTINEL = "0" * 19
+# Lowest possible member (``store.ids.to_member`` of 0): marks a home timeline as built (an
+# empty-but-built timeline still exists) and never reaches a client.
+TIMELINE_SENTINEL = bytes(8)
+
+ZSET_LISTPACK_ENTRIES = 1024
+"""What Starling's own Redis servers set ``zset-max-listpack-entries`` to: above
+``timeline_max`` + 1, so a full timeline stays a compact listpack (README: encodings)."""
 
 USER_SHARDS = 256
 """Shards of user-keyed data: how many hash slots a cluster spreads timelines over. Few
@@ -90,6 +97,17 @@ class Keys:
         missed."""
         return f"{key}:rebuild"
 
+    def user_profile(self, user_id: int) -> str:
+        """Data. STRING: the user document without its password hash, as JSON
+        (``store.user_cache``), counters included; deleted by every write to the user."""
+        return f"{self._user(user_id)}:pf:{user_id}"
+
+    def viewer_engagement(self, user_id: int) -> str:
+        """Data. ZSET of what the user did to recent tweets (``store.viewer_engagement``):
+        ``l:<tweet>`` liked, ``r:<tweet>`` retweeted, scored by the tweet's time, and the
+        ``#since`` marker scored by the oldest tweet time the set answers for."""
+        return f"{self._user(user_id)}:ve:{user_id}"
+
     def author_tweets(self, user_id: int) -> str:
         """Data. ZSET (lex) of the author's own recent tweet IDs, capped at
         AUTHOR_TWEETS_MAX, with the same built-marker sentinel as home timelines; what
@@ -137,7 +155,16 @@ class Keys:
 
     def trends(self) -> str:
         """Data. STRING: the top ``trends`` as JSON, cached for TRENDS_CACHE_SECONDS."""
-        return f"{self.prefix}trends"
+        return f"{self.prefix}{{tr}}:top"
+
+    def trend_bucket(self, hour: int) -> str:
+        """Data. ZSET hashtag -> live original tweets of that hour (unix hours) carrying it
+        (``store.trends``); ``{tr}``: a read sums the buckets in one slot."""
+        return f"{self.prefix}{{tr}}:h:{hour}"
+
+    def trend_sum(self) -> str:
+        """Data. ZSET: a read's scratch sum of the buckets, deleted by the same script."""
+        return f"{self.prefix}{{tr}}:sum"
 
     def auth_state(self, user_id: int) -> str:
         """Data, one key. HASH of what token checks need to know about the user's tokens

@@ -105,6 +105,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "tweets": [
         IndexModel([("author_id", ASCENDING), ("_id", DESCENDING)]),
+        # Live tweets of a set of authors, newest first: a rebuild's lost author lists.
+        IndexModel([("author_id", ASCENDING), ("deleted", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("hashtags", ASCENDING)]),
         # `search`: one of the query's words picks the candidates, already newest first.
         IndexModel([("words", ASCENDING), ("_id", DESCENDING)]),

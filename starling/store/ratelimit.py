@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starling.store.redis import DataRedis, queue_script
+from starling.store.redis import DataPipeline, DataRedis, queue_script
 
 # KEYS[1] the bucket; ARGV[1] amount per period (also the burst); ARGV[2] period in seconds;
 # ARGV[3] the cost of this request (at most the amount: the caller clamps it). Returns
@@ -74,11 +74,21 @@ async def charge_all(redis: DataRedis, charges: Sequence[tuple[str, Limit, int]]
     bucket, all in one pipeline (one round trip). A cost above the whole amount is charged as
     the whole amount: it is allowed when the bucket is full."""
     async with redis.pipeline(transaction=False) as pipe:
-        for key, limit, cost in charges:
-            queue_script(
-                pipe, _GCRA, [key], [limit.amount, limit.period_seconds, max(0, min(cost, limit.amount))]
-            )
+        queue_charges(pipe, charges)
         replies = await pipe.execute()
+    return decisions(charges, replies)
+
+
+def queue_charges(pipe: DataPipeline, charges: Sequence[tuple[str, Limit, int]]) -> None:
+    """Queue, on ``pipe``, the scripts of ``charge_all`` (one reply per charge)."""
+    for key, limit, cost in charges:
+        queue_script(
+            pipe, _GCRA, [key], [limit.amount, limit.period_seconds, max(0, min(cost, limit.amount))]
+        )
+
+
+def decisions(charges: Sequence[tuple[str, Limit, int]], replies: Sequence[Any]) -> list[Decision]:
+    """The decisions of the replies to ``queue_charges``."""
     return [_decision(reply, limit) for reply, (_, limit, _) in zip(replies, charges, strict=True)]
 
 

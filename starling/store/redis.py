@@ -29,7 +29,9 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.exceptions import RedisError
 
+from starling.store.keys import ZSET_LISTPACK_ENTRIES
 from starling.store.monitoring import CountingConnection
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,35 @@ async def get_many(redis: DataRedis, keys: Sequence[str]) -> list[bytes | None]:
     if isinstance(redis, RedisCluster):
         return await redis.mget_nonatomic(keys)  # type: ignore[no-any-return]
     return await redis.mget(keys)  # type: ignore[no-any-return]
+
+
+async def check_listpack_limit(redis: DataRedis, needed: int) -> None:
+    """Warn when the server keeps sorted sets of ``needed`` members (a full timeline and its
+    sentinel) as skiplists, ~10x the memory of a listpack (``store.keys``: encodings). A
+    server that refuses ``CONFIG`` (managed services often do) is not checked."""
+    try:
+        reply = await redis.config_get("zset-max-listpack-entries")
+    except (RedisError, OSError):
+        log.info("zset-max-listpack-entries not checked: CONFIG GET refused")
+        return
+    for entries in _config_values(reply):
+        if int(entries) < needed:
+            log.warning(
+                "Redis zset-max-listpack-entries is %s, below %d (TIMELINE_MAX + 1): full timelines "
+                "take ~10x the memory; set it to %d or more",
+                int(entries), needed, ZSET_LISTPACK_ENTRIES,
+            )  # fmt: skip
+            return
+
+
+def _config_values(reply: Any) -> list[Any]:
+    """The values of a ``CONFIG GET`` reply: a dict, or on a cluster a dict per node."""
+    if not isinstance(reply, dict):
+        return []
+    values: list[Any] = []
+    for value in reply.values():
+        values += _config_values(value) if isinstance(value, dict) else [value]
+    return values
 
 
 async def run_script(redis: DataRedis | Redis, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -182,6 +213,8 @@ class PrivateRedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.workdir),
                 "--loglevel", "warning",
+                # Full timelines stay compact listpacks (store.keys: encodings).
+                "--zset-max-listpack-entries", str(ZSET_LISTPACK_ENTRIES),
                 *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,

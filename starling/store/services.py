@@ -7,6 +7,7 @@ Each Redis role has its own connection pool (``store.redis``, ``store.keys``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -18,7 +19,13 @@ from starling.store.ids import MAX_WORKER, SnowflakeGenerator
 from starling.store.keys import Keys
 from starling.store.media import MediaStore, open_media_store
 from starling.store.mongo import Collections, Mongo, connect_mongo, ensure_indexes
-from starling.store.redis import DataRedis, connect_data_redis, connect_redis, is_cluster
+from starling.store.redis import (
+    DataRedis,
+    check_listpack_limit,
+    connect_data_redis,
+    connect_redis,
+    is_cluster,
+)
 from starling.store.timelines import Timelines
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,9 @@ class Services:
     timelines: Timelines
     media: MediaStore
     """Object storage for media (``MEDIA_STORE``)."""
+    rebuild_slots: asyncio.Semaphore
+    """Timeline rebuilds this process runs at once (``rebuild_concurrency_max``): after a
+    Redis flush every reader rebuilds, and this bounds what they ask of MongoDB at a time."""
 
     @property
     def db(self) -> Collections:
@@ -65,6 +75,7 @@ class Services:
         mongo = mongo or connect_mongo(settings)
         await ensure_indexes(mongo)
         redis = connect_data_redis(redis_url, cluster=cluster)
+        await check_listpack_limit(redis, settings.timeline_max + 1)
         queue_redis = connect_redis(queue_url)
         queue = ArqRedis(queue_redis.connection_pool, default_queue_name=settings.queue_name)
         keys = Keys(settings.redis_key_prefix)
@@ -90,6 +101,7 @@ class Services:
                 ttl_seconds=settings.timeline_ttl_seconds,
             ),
             media=open_media_store(settings),
+            rebuild_slots=asyncio.Semaphore(settings.rebuild_concurrency_max),
         )
 
     async def close(self, *, close_mongo: bool = True) -> None:

@@ -1,6 +1,6 @@
 """Home timelines and authors' recent tweets in Redis.
 
-Both are sorted sets of fixed-width tweet IDs with score 0 (see ``store.keys``) whose
+Both are sorted sets of 8-byte tweet IDs with score 0 (see ``store.keys``) whose
 lowest member is ``TIMELINE_SENTINEL``, which marks the list as built. A list without the
 sentinel (a missing key, or one a rebuild is still filling) therefore means "never built,
 expired or lost: rebuild it from MongoDB", never "empty".
@@ -23,7 +23,7 @@ from itertools import groupby
 
 from redis.crc import key_slot
 
-from starling.store.ids import to_member
+from starling.store.ids import from_member, to_member
 from starling.store.keys import TIMELINE_SENTINEL, Keys
 from starling.store.redis import DataPipeline, DataRedis, queue_script, run_script
 
@@ -116,7 +116,7 @@ class Timelines:
 
     def queue_page(self, pipe: DataPipeline, key: str, before: int | None, count: int) -> None:
         """Queue reading up to ``count`` IDs older than ``before``, newest first."""
-        upper = f"({to_member(before)}" if before is not None else "+"
+        upper = b"(" + to_member(before) if before is not None else "+"
         pipe.zrevrangebylex(key, upper, "-", start=0, num=count)
 
     def queue_is_built(self, pipe: DataPipeline, key: str) -> None:
@@ -138,11 +138,11 @@ def decode_members(raw: Sequence[bytes | str]) -> tuple[list[int], bool]:
     ids: list[int] = []
     reached_end = False
     for member in raw:
-        text = member.decode() if isinstance(member, bytes) else member
-        if text == TIMELINE_SENTINEL:
+        binary = member.encode("latin-1") if isinstance(member, str) else member
+        if binary == TIMELINE_SENTINEL:
             reached_end = True
         else:
-            ids.append(int(text))
+            ids.append(from_member(binary))
     return ids, reached_end
 
 

@@ -72,16 +72,25 @@ class FieldIndexes:
                 return ids
         if self.held is None:
             return None
+        # Of the indexed fields the filter pins, the one with the fewest candidates: a unique
+        # check on (followee_id, follower_id) must not walk a celebrity's every follower
+        # when the follower's own edges are a handful.
+        best: tuple[int, dict[Any, dict[Any, None]], list[Any]] | None = None
         for name in self._indexed_fields(store):
             if name in filter and name not in self.held:
                 values = _lookup_values(filter[name])
                 if values is not None:
                     entries = self._field(store, name)
-                    found: dict[Any, None] = {}
-                    for value in values:
-                        found.update(entries.get(value, {}))
-                    return list(found)
-        return None
+                    size = sum(len(entries.get(value, ())) for value in values)
+                    if best is None or size < best[0]:
+                        best = (size, entries, values)
+        if best is None:
+            return None
+        _, entries, values = best
+        found: dict[Any, None] = {}
+        for value in values:
+            found.update(entries.get(value, {}))
+        return list(found)
 
     def add(self, document: Mapping[str, Any]) -> None:
         """Index a document about to be inserted (before mongomock checks unique indexes)."""

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 
 from starling.loaders.measured import MeasuredLoader
-from starling.store import user_cache
+from starling.store import read_through, user_cache
 from starling.store.documents import CachedTweetDoc, Document, UserDoc, decode_tweet, encode_tweet
 from starling.store.mongo_api import MongoCollection, Projection
 from starling.store.redis import DataPipeline, get_many
@@ -69,8 +69,7 @@ class TweetLoader(MeasuredLoader[int, CachedTweetDoc | None]):
 
 def queue_tweet_reads(services: Services, pipe: DataPipeline, tweet_ids: Sequence[int]) -> None:
     """Queue one ``GET`` per cached tweet blob, for ``cached_tweets`` (a caller's pipeline)."""
-    for tweet_id in tweet_ids:
-        pipe.get(services.keys.tweet(tweet_id))
+    read_through.queue_reads(pipe, [services.keys.tweet(tweet_id) for tweet_id in tweet_ids])
 
 
 async def cached_tweets(
@@ -78,24 +77,22 @@ async def cached_tweets(
 ) -> list[CachedTweetDoc | None]:
     """The live tweets from their cached ``blobs`` (in step with ``keys``); the misses are
     read from MongoDB in one ``$in`` and written back to the cache in one pipeline."""
-    found: dict[int, CachedTweetDoc] = {}
-    missing: list[int] = []
-    for key, blob in zip(keys, blobs, strict=True):
-        if blob is None:
-            missing.append(key)
-        else:
-            found[key] = decode_tweet(blob)
-    if missing:
+
+    async def live(missing: list[int]) -> list[CachedTweetDoc]:
         docs = await services.db.tweets.find({"_id": {"$in": missing}, "deleted": {"$ne": True}}).to_list()
-        if docs:
-            ttl = services.settings.tweet_cache_ttl_seconds
-            async with services.redis.pipeline(transaction=False) as pipe:
-                for doc in docs:
-                    pipe.set(services.keys.tweet(doc["_id"]), encode_tweet(doc), ex=ttl)
-                await pipe.execute()
-        for doc in docs:
-            found[doc["_id"]] = decode_tweet(encode_tweet(doc))
-    return [found.get(key) for key in keys]
+        return list(docs)
+
+    return await read_through.fill(
+        services.redis,
+        keys,
+        blobs,
+        key=services.keys.tweet,
+        encode=encode_tweet,
+        decode=decode_tweet,
+        fetch=live,
+        ttl_seconds=services.settings.tweet_cache_ttl_seconds,
+        what="tweet",
+    )
 
 
 class EdgeExistsLoader(MeasuredLoader[int, bool]):

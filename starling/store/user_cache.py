@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from starling.store import read_through
 from starling.store.degrade import best_effort
 from starling.store.documents import UserDoc, as_utc
 from starling.store.redis import DataPipeline
@@ -38,32 +39,29 @@ def decode_user(blob: bytes) -> UserDoc:
 
 def queue_read(services: Services, pipe: DataPipeline, user_ids: Iterable[int]) -> None:
     """Queue one ``GET`` per user; ``load`` turns the replies into documents."""
-    for user_id in user_ids:
-        pipe.get(services.keys.user_profile(user_id))
+    read_through.queue_reads(pipe, [services.keys.user_profile(user_id) for user_id in user_ids])
 
 
 async def load(
     services: Services, user_ids: Sequence[int], blobs: Sequence[bytes | None]
 ) -> list[UserDoc | None]:
     """The users, from their cached ``blobs`` (in step with ``user_ids``); the misses are
-    read from MongoDB in one query and cached (best effort: a Redis failure only costs the
-    next reader the same query)."""
-    found = {user_id: decode_user(blob) for user_id, blob in zip(user_ids, blobs, strict=True) if blob}
-    missing = [user_id for user_id in user_ids if user_id not in found]
-    if missing:
-        docs = await services.db.users.find({"_id": {"$in": missing}}, {"password_hash": 0}).to_list()
-        if docs:
-            await best_effort("user cache fill", _store(services, docs))
-        found.update((doc["_id"], decode_user(encode_user(doc))) for doc in docs)
-    return [found.get(user_id) for user_id in user_ids]
+    read from MongoDB in one query and cached (``store.read_through``)."""
 
+    async def from_mongo(missing: list[int]) -> list[UserDoc]:
+        return await services.db.users.find({"_id": {"$in": missing}}, {"password_hash": 0}).to_list()
 
-async def _store(services: Services, docs: Sequence[UserDoc]) -> None:
-    ttl = services.settings.user_cache_ttl_seconds
-    async with services.redis.pipeline(transaction=False) as pipe:
-        for doc in docs:
-            pipe.set(services.keys.user_profile(doc["_id"]), encode_user(doc), ex=ttl)
-        await pipe.execute()
+    return await read_through.fill(
+        services.redis,
+        user_ids,
+        blobs,
+        key=services.keys.user_profile,
+        encode=encode_user,
+        decode=decode_user,
+        fetch=from_mongo,
+        ttl_seconds=services.settings.user_cache_ttl_seconds,
+        what="user",
+    )
 
 
 async def forget(services: Services, *user_ids: int) -> None:

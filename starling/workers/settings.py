@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 from arq import Worker, cron
+from arq.cron import CronJob
 
 from starling.config import Settings
 from starling.store.jobs import (
@@ -16,6 +18,7 @@ from starling.store.jobs import (
     NOTIFY,
     RETRACT_RETWEETS,
     RETRACT_TWEET,
+    JobContext,
     instrumented,
 )
 from starling.store.services import Services
@@ -41,35 +44,22 @@ FUNCTIONS = [
     DELETE_TWEET_MEDIA.function(delete_tweet_media),
 ]
 
+
+def periodic(coroutine: Callable[[JobContext], Awaitable[object]], **schedule: Any) -> CronJob:
+    """A repair or clean-up cron: instrumented under its function's name, run once when a
+    worker starts (a repair must not wait a period after an outage) unless ``schedule``
+    says otherwise, one at a time across workers."""
+    options: dict[str, Any] = {"run_at_startup": True, "unique": True, **schedule}
+    return cron(instrumented(coroutine.__name__, coroutine), **options)
+
+
 CRON_JOBS = [
-    cron(
-        instrumented("repair_outbox", repair_outbox), second={0, 15, 30, 45}, run_at_startup=True, unique=True
-    ),
-    cron(
-        instrumented("repair_revocations", repair_revocations),
-        second={5, 35},
-        run_at_startup=True,
-        unique=True,
-    ),
-    cron(
-        instrumented("repair_retweet_cascades", repair_retweet_cascades),
-        second={10, 40},
-        run_at_startup=True,
-        unique=True,
-    ),
-    cron(
-        instrumented("repair_user_counters", repair_user_counters),
-        second={20, 50},
-        run_at_startup=True,
-        unique=True,
-    ),
-    cron(
-        instrumented("repair_media_deletions", repair_media_deletions),
-        second={25, 55},
-        run_at_startup=True,
-        unique=True,
-    ),
-    cron(instrumented("expire_media", expire_media), minute=set(range(0, 60, 5)), second=45, unique=True),
+    periodic(repair_outbox, second={0, 15, 30, 45}),
+    periodic(repair_revocations, second={5, 35}),
+    periodic(repair_retweet_cascades, second={10, 40}),
+    periodic(repair_user_counters, second={20, 50}),
+    periodic(repair_media_deletions, second={25, 55}),
+    periodic(expire_media, minute=set(range(0, 60, 5)), second=45, run_at_startup=False),
 ]
 
 JOB_TIMEOUT_SECONDS = 120

@@ -44,7 +44,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from starling import tracing
-from starling.config import ConfigError, Settings
+from starling.config import Settings
 from starling.graphiql import ASSET_DIR, ASSET_ROUTE, offline_page
 from starling.http_body import BodyLimit, error_response
 from starling.media_routes import media_routes, upload_body_limit
@@ -71,7 +71,13 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 2.0
 CORS_MAX_AGE_SECONDS = 600
 # Response headers a browser page may read (rate limits announce themselves in these).
-CORS_EXPOSED_HEADERS = ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+CORS_EXPOSED_HEADERS = [
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+]
 # Strawberry's HTTP refusals, by status, as GraphQL error codes.
 HTTP_ERROR_CODES = {404: "NOT_FOUND"}
 
@@ -324,8 +330,7 @@ def create_app(
     services are open (demo seeding); ``worker`` builds what runs beside the API once the
     services are open (the CLI hands in the in-process arq worker: the app does not know
     the worker)."""
-    if settings.redis_url is None or not settings.token_secret:
-        raise ConfigError("the API app needs REDIS_URL and TOKEN_SECRET (`starling dev` sets both itself)")
+    settings.require("redis_url", "token_secret", role="the API app (`starling dev` sets both itself)")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

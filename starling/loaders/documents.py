@@ -13,6 +13,7 @@ from starling.store.documents import CachedTweetDoc, Document, UserDoc, decode_t
 from starling.store.mongo_api import MongoCollection, Projection
 from starling.store.redis import DataPipeline, get_many
 from starling.store.services import Services
+from starling.store.tweets import LIVE
 
 D = TypeVar("D", bound=Mapping[str, Any])
 
@@ -79,7 +80,7 @@ async def cached_tweets(
     read from MongoDB in one ``$in`` and written back to the cache in one pipeline."""
 
     async def live(missing: list[int]) -> list[CachedTweetDoc]:
-        docs = await services.db.tweets.find({"_id": {"$in": missing}, "deleted": {"$ne": True}}).to_list()
+        docs = await services.db.tweets.find({"_id": {"$in": missing}, **LIVE}).to_list()
         return list(docs)
 
     return await read_through.fill(

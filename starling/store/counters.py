@@ -61,6 +61,7 @@ from starling.store.mongo import Collections
 from starling.store.mongo_api import MongoCollection
 from starling.store.redis import DataPipeline, queue_script, run_script
 from starling.store.services import Services
+from starling.store.tweets import LIVE
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ SOURCES = {
     CounterKind.LIKE: _Source(lambda db: db.likes, "tweet_id", {}),
     CounterKind.COMMENT: _Source(lambda db: db.comments, "tweet_id", {}),
     CounterKind.RETWEET: _Source(lambda db: db.tweets, "retweet_of", {"retweet_key": {"$exists": True}}),
-    CounterKind.QUOTE: _Source(lambda db: db.tweets, "quote_of", {"deleted": {"$ne": True}}),
+    CounterKind.QUOTE: _Source(lambda db: db.tweets, "quote_of", LIVE),
 }
 
 

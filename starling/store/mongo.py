@@ -137,6 +137,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "likes": [
         IndexModel([("tweet_id", ASCENDING), ("user_id", ASCENDING)], unique=True),
         IndexModel([("tweet_id", ASCENDING), ("_id", ASCENDING)]),
+        # A user's recent likes: rebuilding their engagement set (store.viewer_engagement).
+        IndexModel([("user_id", ASCENDING), ("tweet_id", DESCENDING)]),
     ],
     "bookmarks": [
         IndexModel([("user_id", ASCENDING), ("tweet_id", ASCENDING)], unique=True),

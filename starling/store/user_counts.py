@@ -4,12 +4,14 @@ skipped.
 Follow, unfollow, posting and deleting write the edge or the tweet first and move the
 users' ``followers_count``, ``following_count`` and ``tweets_count`` in a second write,
 which a crash can skip. The collections are the truth; ``repair_user_counts`` recounts a
-batch of users with one aggregation per counter (a ``$in`` over the batch's IDs), so the
-cost of a batch is three queries whatever its size.
+batch of users with one aggregation per counter (a ``$in`` over the batch's IDs), and the
+drifted ones' recent writes with one query per source, so a batch costs six queries at
+most, whatever its size.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,23 +58,30 @@ async def _counts(db: Collections, source: _Source, user_ids: list[int]) -> dict
     return {row["_id"]: row["count"] for row in await cursor.to_list()}
 
 
-async def _recently_written(db: Collections, user_id: int, since: datetime) -> bool:
-    """Whether a follow, post or deletion touching the user is younger than ``since``: its
-    counter write may still be on its way, so a recount now could count it twice."""
-    first_id = lowest_id_at(int(since.timestamp() * 1000))
-    young: Document = {"_id": {"$gte": first_id}}
-    return bool(
-        await db.follows.find_one({"followee_id": user_id, **young}, {"_id": 1})
-        or await db.follows.find_one({"follower_id": user_id, **young}, {"_id": 1})
-        or await db.tweets.find_one(
-            {"author_id": user_id, "$or": [young, {"deleted_at": {"$gte": since}}]}, {"_id": 1}
-        )
+async def _recently_written(db: Collections, user_ids: list[int], since: datetime) -> set[int]:
+    """Which of ``user_ids`` a follow, post or deletion younger than ``since`` touched: its
+    counter write may still be on its way, so a recount now could count it twice. One query
+    per source, whatever the number of users."""
+    young: Document = {"_id": {"$gte": lowest_id_at(int(since.timestamp() * 1000))}}
+    followed, following, posted = await asyncio.gather(
+        db.follows.find({"followee_id": {"$in": user_ids}, **young}, {"followee_id": 1}).to_list(),
+        db.follows.find({"follower_id": {"$in": user_ids}, **young}, {"follower_id": 1}).to_list(),
+        db.tweets.find(
+            {"author_id": {"$in": user_ids}, "$or": [young, {"deleted_at": {"$gte": since}}]},
+            {"author_id": 1},
+        ).to_list(),
+    )
+    return (
+        {edge["followee_id"] for edge in followed}
+        | {edge["follower_id"] for edge in following}
+        | {tweet["author_id"] for tweet in posted}
     )
 
 
-async def repair_user_counts(db: Collections, users: Sequence[UserDoc], settled: datetime) -> int:
+async def repair_user_counts(db: Collections, users: Sequence[UserDoc], settled: datetime) -> list[int]:
     """Set right the counters of ``users`` (read with ``COUNTED_FIELDS``) that differ from
-    the collections; returns how many users were repaired.
+    the collections; returns the IDs of the users repaired (whose cached profiles the
+    caller drops).
 
     A user written since ``settled`` is left for the next pass: the second write of a
     follow or post that just happened is probably still on its way, not skipped. Each
@@ -81,15 +90,24 @@ async def repair_user_counts(db: Collections, users: Sequence[UserDoc], settled:
     leaving no date) whose decrement lands between the recount and its update is counted
     twice, until the next pass."""
     if not users:
-        return 0
+        return []
     user_ids = [user["_id"] for user in users]
-    truth = {field: await _counts(db, source, user_ids) for field, source in SOURCES.items()}
-    updates = []
+    counts = await asyncio.gather(*(_counts(db, source, user_ids) for source in SOURCES.values()))
+    truth = dict(zip(SOURCES, counts, strict=True))
+    drifted: dict[int, tuple[Document, Document]] = {}
     for user in users:
         stored = {field: user.get(field, 0) for field in SOURCES}
         counted = {field: truth[field].get(user["_id"], 0) for field in SOURCES}
-        if stored != counted and not await _recently_written(db, user["_id"], settled):
-            updates.append(UpdateOne({"_id": user["_id"], **stored}, {"$set": counted}))
+        if stored != counted:
+            drifted[user["_id"]] = (stored, counted)
+    if not drifted:
+        return []
+    busy = await _recently_written(db, list(drifted), settled)
+    updates = [
+        UpdateOne({"_id": user_id, **stored}, {"$set": counted})
+        for user_id, (stored, counted) in drifted.items()
+        if user_id not in busy
+    ]
     if updates:
         await db.users.bulk_write(updates, ordered=False)
-    return len(updates)
+    return [user_id for user_id in drifted if user_id not in busy]

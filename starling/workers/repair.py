@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from starling.resolvers.tokens import resync_revocations
+from starling.store import user_cache
 from starling.store.documents import Document, utcnow
 from starling.store.ids import lowest_id_at
 from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, JobContext
@@ -93,10 +94,11 @@ async def repair_user_counters(ctx: JobContext) -> int:
     )
     settled = utcnow() - timedelta(seconds=services.settings.user_recount_settle_seconds)
     repaired = await repair_user_counts(services.db, users, settled)
+    await user_cache.forget(services, *repaired)  # readers see the counts just set right
     if len(users) < batch:
         await services.queue_redis.delete(cursor_key)  # the pass is done: start over
     else:
         await services.queue_redis.set(cursor_key, users[-1]["_id"])
     if repaired:
-        log.warning("repair set the counters of %d users right", repaired)
-    return repaired
+        log.warning("repair set the counters of %d users right", len(repaired))
+    return len(repaired)

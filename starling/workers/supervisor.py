@@ -35,7 +35,6 @@ class Supervisor:
     def __init__(self, build: Callable[[], Worker]) -> None:
         self._build = build
         self.worker: Worker = build()
-        self.restarts = 0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -56,5 +55,4 @@ class Supervisor:
                 log.warning("worker stopped (%s: %s); restarting in %.1f s", type(exc).__name__, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_DELAY_MAX_SECONDS)
-            self.restarts += 1
             self.worker = self._build()

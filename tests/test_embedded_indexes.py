@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from mongomock import filtering
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from starling.store.embedded import indexes
-from starling.store.embedded.client import EmbeddedCollection, EmbeddedMongoClient
+from starling.store.embedded.client import EmbeddedCollection, EmbeddedMongoClient, grouped_fields
 
 
 @pytest.fixture
@@ -125,3 +127,48 @@ async def test_an_update_uses_the_indexes_of_fields_it_does_not_change(
     await edges.update_one({"a": 7, "b": 7}, {"$inc": {"hits": 1}})
     assert checked.count < 100
     assert await ids(edges, {"a": 7, "hits": 1}) == {7}
+
+
+async def test_an_upsert_uses_the_indexes_and_indexes_what_it_inserts(
+    edges: EmbeddedCollection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await edges.insert_many([{"_id": n, "a": n % 100, "b": n, "hits": 0} for n in range(1, 2001)])
+    assert len(await ids(edges, {"a": 7})) == 20  # builds the index on "a"
+    checked = count_filter_checks(monkeypatch)
+    update = {"$inc": {"hits": 1}, "$setOnInsert": {"tags": ["new"]}}
+    await edges.update_one({"a": 7, "b": 7}, update, upsert=True)  # an update in place
+    await edges.update_one({"a": 7, "b": 5000}, update, upsert=True)  # an insert
+    assert checked.count < 100
+    assert await ids(edges, {"a": 7, "hits": 1}) == {7, (await edges.find_one({"b": 5000}))["_id"]}
+    assert len(await ids(edges, {"a": 7})) == 21
+
+
+def test_in_and_nin_answer_as_mongomock_does() -> None:
+    values: list[Any] = [[1, 2, "x"], [None, 3], (4,), [re.compile("^ab"), 7], []]
+    documents: list[Any] = [1, 3, "x", "abc", None, filtering.NOTHING, [2, 9], [], 7.0, True]
+    for search in values:
+        for document in documents:
+            expected = filtering._in_op(document, search)
+            assert indexes._in_condition(document, search) == expected, (document, search)
+            assert filter_check({"f": {"$nin": search}}, document) is not expected
+    with pytest.raises(filtering.OperationFailure):
+        indexes._in_condition(1, 5)
+
+
+def filter_check(filter: dict[str, Any], value: Any) -> bool:
+    return bool(indexes.filter_applies(filter, {} if value is filtering.NOTHING else {"f": value}))
+
+
+async def test_a_match_then_group_reads_only_the_grouped_fields(edges: EmbeddedCollection) -> None:
+    await edges.insert_many([{"_id": n, "a": n % 3, "b": n, "tags": ["t"] * 50} for n in range(1, 31)])
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"a": {"$in": [1, 2]}}},
+        {"$group": {"_id": "$a", "n": {"$sum": 1}, "top": {"$max": "$b"}}},
+    ]
+    assert grouped_fields(pipeline[1:]) == {"_id": 1, "a": 1, "b": 1}
+    rows = await (await edges.aggregate(pipeline)).to_list()
+    assert {row["_id"]: (row["n"], row["top"]) for row in rows} == {1: (10, 28), 2: (10, 29)}
+    whole = [{"$group": {"_id": "$a", "docs": {"$push": "$$ROOT"}}}]
+    assert grouped_fields(whole) is None
+    rows = await (await edges.aggregate([pipeline[0], *whole])).to_list()
+    assert all(len(doc["tags"]) == 50 for row in rows for doc in row["docs"])

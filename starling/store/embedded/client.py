@@ -79,6 +79,30 @@ def _ensure_id(document: Any) -> None:
         document["_id"] = ObjectId()
 
 
+def grouped_fields(stages: Sequence[Mapping[str, Any]]) -> dict[str, int] | None:
+    """The projection that keeps what ``stages`` read when they start with a ``$group``
+    (whose output is all later stages see): the fields its expressions name. None (the
+    whole documents) for any other pipeline, or a group that names a variable (``$$ROOT``)."""
+    if not stages or list(stages[0]) != ["$group"]:
+        return None
+    names: set[str] = set()
+
+    def walk(expression: Any) -> None:
+        if isinstance(expression, str) and expression.startswith("$"):
+            names.add(expression[1:].split(".")[0])
+        elif isinstance(expression, Mapping):
+            for value in expression.values():
+                walk(value)
+        elif isinstance(expression, list | tuple):
+            for value in expression:
+                walk(value)
+
+    walk(stages[0]["$group"])
+    if any(name.startswith("$") for name in names):
+        return None
+    return {"_id": 1, **{name: 1 for name in names}}
+
+
 def _update_raw_result(raw: Mapping[str, Any]) -> Document:
     """Reshape mongomock's update reply into the server's (``upserted`` only when it happened).
 
@@ -302,11 +326,13 @@ class EmbeddedCollection:
         """A coroutine returning a cursor, like AsyncCollection.aggregate; runs eagerly.
 
         mongomock feeds a pipeline the whole collection; a leading ``$match`` is run here as a
-        query instead, so it can use the indexes (``FieldIndexes``) as a server would."""
+        query instead, so it can use the indexes (``FieldIndexes``) as a server would, and
+        reads only the fields a following ``$group`` uses (``grouped_fields``) instead of
+        copying whole documents."""
         stages = list(pipeline)
         async with self._round_trip("aggregate"):
             if stages and list(stages[0]) == ["$match"]:
-                matched = list(self._mongomock.find(stages[0]["$match"]))
+                matched = list(self._mongomock.find(stages[0]["$match"], grouped_fields(stages[1:])))
                 docs = list(process_pipeline(matched, self._mongomock.database, stages[1:], None))
             else:
                 docs = list(self._mongomock.aggregate(stages))
@@ -505,10 +531,13 @@ class EmbeddedCollection:
         changing = updated_fields(request)
         indexes.held = changing
         try:
-            return self._apply_update(request)
+            result = self._apply_update(request)
         finally:
             indexes.held = set()
             indexes.forget(changing)
+        if "upserted" in result:
+            indexes.add(self._mongomock._store[result["upserted"]])
+        return result
 
     def _apply_update(self, request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> Document:
         flt: Mapping[str, Any] = request._filter

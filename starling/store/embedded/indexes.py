@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bson import ObjectId
+from mongomock import filtering
 from mongomock.collection import Collection as MockCollection
 from mongomock.filtering import filter_applies
 from pymongo.operations import ReplaceOne, UpdateMany, UpdateOne
@@ -34,9 +35,10 @@ def _lookup_values(condition: Any) -> list[Any] | None:
 
 
 def updated_fields(request: UpdateOne | UpdateMany | ReplaceOne[Any]) -> set[str] | None:
-    """Top-level fields an update may change; None when any may (replacements, pipelines,
-    upserts, renames)."""
-    if isinstance(request, ReplaceOne) or request._upsert or not isinstance(request._doc, Mapping):
+    """Top-level fields an update may change in the documents it matches; None when any may
+    (replacements, pipelines, renames). An upsert's inserted document is indexed after it
+    is stored (``FieldIndexes.add``), so its filter's fields stay usable for the lookup."""
+    if isinstance(request, ReplaceOne) or not isinstance(request._doc, Mapping):
         return None
     if "$rename" in request._doc:
         return None
@@ -93,7 +95,8 @@ class FieldIndexes:
         return list(found)
 
     def add(self, document: Mapping[str, Any]) -> None:
-        """Index a document about to be inserted (before mongomock checks unique indexes)."""
+        """Index a document about to be inserted (before mongomock checks unique indexes), or
+        one an upsert has just inserted."""
         for name, entries in self._entries.items():
             self._index_value(entries, document.get(name), document["_id"])
 
@@ -126,6 +129,24 @@ class FieldIndexes:
                 continue
             ids.pop(_id, None)  # a re-inserted ID moves to the end, as in the store
             ids[_id] = None
+
+
+def _in_condition(document_value: Any, values: Any) -> bool:
+    """mongomock's ``$in``, with its check for regexes among the values done at C speed: it
+    runs for every candidate, so a ``$in`` over a batch of 500 IDs otherwise spends
+    500 Python steps on each document it checks."""
+    if isinstance(values, list | tuple) and not any(
+        issubclass(kind, filtering._RE_TYPES) for kind in set(map(type, values))
+    ):
+        if document_value is filtering.NOTHING:
+            return None in values
+        return any(element in values for element in filtering._force_list(document_value))
+    return bool(_MOCK_IN(document_value, values))
+
+
+_MOCK_IN: Callable[[Any, Any], Any] = filtering._in_op
+filtering._filterer_inst._operator_map["$in"] = _in_condition
+filtering._filterer_inst._operator_map["$nin"] = lambda value, values: not _in_condition(value, values)
 
 
 _INDEXES: weakref.WeakKeyDictionary[Any, FieldIndexes] = weakref.WeakKeyDictionary()

@@ -348,6 +348,53 @@ def _visibility_section(title: str, result: dict[str, Any], text: str) -> list[s
     return lines
 
 
+def _flush_section(mixed: dict[str, Any]) -> list[str]:
+    """The mixed load again, with the server's Redis flushed part way (``bench.flush``)."""
+    flushed, before = mixed["flush"], mixed["run"]
+    sampled = flushed["sampler"]
+    lines = [
+        "### The same load, with Redis flushed under it",
+        "",
+        f"wrk sends the same mixed load for {flushed['seconds']:.0f} s; {flushed['flush_at_s']} s in, the "
+        "harness sends `FLUSHALL` to the server's Redis (every timeline, author list, cache, counter, rate "
+        "limit and queued job gone, as when a Redis node comes back empty), while a sampler reads "
+        "`homeFeed` as other users every 50 ms (`bench/flush.py`). Each reader's next page then rebuilds "
+        "its timeline from MongoDB, a bounded number at once per process.",
+        "",
+        *_table(
+            ["run", "connections", *RUN_HEADER],
+            [
+                ["without a flush (above)", before["connections"], *_run_cells(before)],
+                ["Redis flushed", flushed["connections"], *_run_cells(flushed)],
+            ],
+        ),
+        "Sampled reads, by second from the flush (negative: before it):",
+        "",
+        *_table(
+            ["second", "reads", "p50 ms", "max ms", "errors"],
+            [
+                [row["second"], row["reads"], row["p50_ms"], row["max_ms"], row["errors"]]
+                for row in sampled["per_second"]
+            ],
+        ),
+    ]
+    recovered = sampled["recovered_after_s"]
+    back = (
+        f"from second {recovered} on, every second's median was within {sampled['recovered_factor']}x "
+        "of the median before"
+        if recovered is not None
+        else "the median had not come back within the run"
+    )
+    lines += [
+        f"Sampled reads: median {sampled['p50_before_ms']} ms before the flush; after it p99 "
+        f"{sampled['p99_after_ms']} ms, max {sampled['max_after_ms']} ms, {sampled['errors']} errors in "
+        f"{sampled['reads']} reads; {back}. Fan-out jobs still due when the run ended: "
+        f"{flushed['backlog_after']} (drained {flushed['drain_s']} s later).",
+        "",
+    ]
+    return lines
+
+
 def _round_trips(trips: dict[str, Any]) -> list[str]:
     rows = [
         [
@@ -430,6 +477,8 @@ def render(out: Path) -> str:
             "wrk sends 95% homeFeed (by persisted-query hash), 3% postTweet, 1% likeTweet and 1% follow, at "
             "the feed's best concurrency, while probes measure post-to-visible latency.",
         )
+        if "flush" in mixed:
+            lines += _flush_section(mixed)
     if trips:
         lines += _round_trips(trips)
     lines += _others(out)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bench import flush
 from bench.floor import FEED_QUERY
 from bench.load import ServerProcess, WrkRun, run_wrk, wait_for_quiet
 from bench.visible import measure_visibility
@@ -40,10 +41,14 @@ class Plan:
     warmup_seconds: float = 4.0
     write_connections: int = 4
     mixed_seconds: float = 15.0
+    # Long enough after the flush for wrk to have read as most of the users (each rebuilds).
+    flush_seconds: float = 30.0
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(concurrencies=(4, 8), seconds=4.0, warmup_seconds=2.0, mixed_seconds=6.0)
+        return cls(
+            concurrencies=(4, 8), seconds=4.0, warmup_seconds=2.0, mixed_seconds=6.0, flush_seconds=9.0
+        )
 
 
 def query_hash(query: str) -> str:
@@ -248,9 +253,47 @@ async def mixed(
     print(f"mixed: 95% feed, 5% writes at {connections} connections for {plan.mixed_seconds} s")
     await wait_for_backlog(server)
     run = await with_visibility(server, "mixed", connections, plan.mixed_seconds)
-    result = {"machine": machine, "network": server.network, "run": run}
+    print(
+        f"mixed with a Redis flush {plan.flush_seconds * flush.FLUSH_AT_SHARE:.0f} s in, "
+        f"{plan.flush_seconds} s"
+    )
+    await wait_for_backlog(server)
+    flushed = await with_redis_flush(server, connections, plan.flush_seconds)
+    result = {"machine": machine, "network": server.network, "run": run, "flush": flushed}
     save(out, "mixed", result)
     return result
+
+
+async def with_redis_flush(server: ServerProcess, connections: int, seconds: float) -> dict[str, Any]:
+    """The mixed load while ``bench.flush`` samples reads and empties the server's Redis."""
+    tokens = (server.run_dir / "tokens.txt").read_text().split()
+    samples, stop = flush.Samples(), asyncio.Event()
+    background = await wait_for_quiet(server)
+    delay = seconds * flush.FLUSH_AT_SHARE
+    sampler = asyncio.create_task(flush.sample_reads(server.url, tokens, stop, samples))
+    flusher = asyncio.create_task(flush.flush_after(server.network["redis_url"], delay, samples))
+    try:
+        run = await run_wrk(server, "mixed", connections, seconds, background=background)
+    finally:
+        stop.set()
+    await flusher
+    await sampler
+    backlog, drained = await wait_for_backlog(server)
+    _say(run)
+    summary = {
+        **run.summary(),
+        "flush_at_s": round(delay, 1),
+        "sampler": samples.summary(),
+        "backlog_after": backlog,
+        "drain_s": drained,
+    }
+    sampled = summary["sampler"]
+    print(
+        f"    sampled reads: p50 before {sampled['p50_before_ms']} ms, "
+        f"p99 after {sampled['p99_after_ms']} ms, "
+        f"errors {sampled['errors']}, recovered after {sampled['recovered_after_s']} s"
+    )
+    return summary
 
 
 async def profile(server: ServerProcess, plan: Plan, out: Path, modes: tuple[str, ...]) -> None:

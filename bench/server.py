@@ -70,14 +70,15 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_client_files(run_dir: Path, network: data.Network) -> None:
-    """What wrk's Lua script and the harness need: tokens and IDs (line i = user i)."""
+def write_client_files(run_dir: Path, network: data.Network, redis_url: str) -> None:
+    """What wrk's Lua script and the harness need: tokens and IDs (line i = user i), and
+    the server's Redis (which the flush scenario empties)."""
     _write(run_dir / "tokens.txt", "\n".join(network.tokens) + "\n")
     _write(run_dir / "user_ids.txt", "\n".join(map(str, network.user_ids)) + "\n")
     sample = network.tweet_ids[-TWEET_SAMPLE:]
     _write(run_dir / "tweet_ids.txt", "\n".join(map(str, sample)) + "\n")
     pairs = network.visibility_pairs(VISIBILITY_PAIRS, seed=7)
-    summary = {**network.summary(), "pid": os.getpid(), "visibility_pairs": pairs}
+    summary = {**network.summary(), "pid": os.getpid(), "redis_url": redis_url, "visibility_pairs": pairs}
     _write(run_dir / "network.json", json.dumps(summary, indent=2))
 
 
@@ -124,7 +125,7 @@ def build_app(settings: Settings, spec: data.Spec, run_dir: Path) -> Starlette:
         # the middle of requests (a full collection of it takes tens of milliseconds).
         gc.collect()
         gc.freeze()
-        write_client_files(run_dir, network)
+        write_client_files(run_dir, network, settings.redis_url)
         log.warning("ready: %s", json.dumps(network.summary()))
 
     app = cli.build_app(settings, on_ready=[load_network])

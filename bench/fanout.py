@@ -1,12 +1,13 @@
 """Fan-out throughput: deliveries per second for one author with many followers.
 
-    python -m bench.fanout [--followers 100000] [--batch-sizes 500,1000,2000,5000] [--rounds 5]
+    python -m bench.fanout [--followers 50000] [--batch-sizes 500,1000,2000,5000] [--rounds 3]
                            [--online 0.01] [--job-followers 10000] [--redis-url URL] [--out DIR]
                            [--quick]
 
 Seeds ``--followers`` follow edges of one author into the embedded MongoDB engine (bulk
 ``insert_many``, indexes built afterwards) and as many built home timelines into Redis
-(pipelines of sentinel ``ZADD``), then measures, in one run (about 90 s on 2 cores):
+(full: ``TIMELINE_MAX`` older tweets each, so every insert also trims one), then
+measures, in one run (a few minutes on 2 cores):
 
 - **Redis write path**: the per-batch write of ``workers.fanout.fanout_tweet``
   (``fanout.deliver_batch``: one call of the add-if-built Lua script for the batch, and one
@@ -22,7 +23,7 @@ Seeds ``--followers`` follow edges of one author into the embedded MongoDB engin
   is over 5% faster.
 - **Follower reads**: ``store.follows.follower_batch`` pages from the embedded engine at the chosen
   batch size, timed over the first pages only: the engine (mongomock) scans the collection on
-  every query, so a full walk of 100,000 edges would take minutes; a real MongoDB reads them
+  every query, so a full walk of 50,000 edges would take minutes; a real MongoDB reads them
   as one index range scan per page. These pages are also checked against the seeded order,
   which is what the write benchmark feeds ``deliver_batch``.
 - **The whole job**: ``fanout_tweet`` end to end (MongoDB reads, Redis writes, outbox marker
@@ -57,7 +58,7 @@ from starling.config import Settings
 from starling.store.documents import utcnow
 from starling.store.follows import START, follower_batch
 from starling.store.ids import SnowflakeGenerator, to_member
-from starling.store.keys import PRESENCE_SHARDS, TIMELINE_SENTINEL, user_shard
+from starling.store.keys import PRESENCE_SHARDS, user_shard
 from starling.store.mongo import connect_mongo
 from starling.store.redis import PrivateRedisServer
 from starling.store.services import Services
@@ -135,12 +136,28 @@ async def open_seeded(redis_url: str, settings: Settings, size: int) -> tuple[Se
         ]
         await mongo.collections.follows.insert_many(edges)
     services = await Services.open(settings, mongo=mongo)  # builds the indexes
+    await fill_timelines(services, follower_ids, [ids.next_id() for _ in range(settings.timeline_max)])
+    return services, Audience(author_id, follower_ids)
+
+
+async def fill_timelines(services: Services, follower_ids: Sequence[int], older: list[int]) -> None:
+    """Every follower's timeline built and full: ``older`` (``TIMELINE_MAX`` tweets older
+    than any the benchmark posts), so each insert also trims one, as in a feed in use. The
+    first follower of each user shard gets it from ``store_timeline`` (the rebuild's write),
+    the others a server-side ``COPY`` of that one (same hash tag, so the same slot)."""
+    templates: dict[int, str] = {}
+    for follower in follower_ids:
+        shard = user_shard(follower)
+        if shard not in templates:
+            templates[shard] = services.keys.home_timeline(follower)
+            await services.timelines.store_timeline(templates[shard], older)
     for page in batches(follower_ids, SEED_BATCH):
         async with services.redis.pipeline(transaction=False) as pipe:
             for follower in page:
-                pipe.zadd(services.keys.home_timeline(follower), {TIMELINE_SENTINEL: 0})
+                key = services.keys.home_timeline(follower)
+                if key != templates[user_shard(follower)]:
+                    pipe.copy(templates[user_shard(follower)], key, replace=True)
             await pipe.execute()
-    return services, Audience(author_id, follower_ids)
 
 
 def batches(ids: Sequence[int], size: int) -> list[Sequence[int]]:
@@ -396,6 +413,7 @@ async def run(plan: Plan, redis_url: str) -> dict[str, Any]:
             "load_average_1min_at_start": load_at_start,
         },
         "followers": plan.followers,
+        "timeline_entries": Settings.model_fields["timeline_max"].default,
         "online_share": plan.online,
         "rounds": plan.rounds,
         "seed_seconds": round(seed_seconds, 1),
@@ -415,7 +433,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Fan-out throughput",
         "",
-        f"One author, {result['followers']:,} followers, every timeline built; "
+        f"One author, {result['followers']:,} followers, every timeline built and full "
+        f"({result.get('timeline_entries', 'TIMELINE_MAX')} older entries, so each insert also trims one); "
         f"{result['machine']['cores']} cores shared by the client and Redis {result['machine']['redis']}, "
         f"Python {result['machine']['python']}, {result['machine']['date']}, load average "
         f"{result['machine']['load_average_1min_at_start']} at the start. "
@@ -493,9 +512,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--followers", type=int, default=100_000)
+    parser.add_argument("--followers", type=int, default=50_000)
     parser.add_argument("--batch-sizes", default="500,1000,2000,5000", help="comma-separated")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--online", type=float, default=0.01, help="share of followers holding a homeFeed subscription"
     )

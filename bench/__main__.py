@@ -7,7 +7,8 @@
 Scenarios: feed (homeFeed vs the floor at several concurrencies), write (postTweet under
 load, post-to-visible latency), mixed (95% reads, 5% writes, post-to-visible latency),
 probe (datastore round trips per page size), fanout, topologies (fan-out on one Redis and
-on a Redis Cluster), subscribers and refusals (``bench/<name>.py``),
+on a Redis Cluster), subscribers, refusals, encodings (timeline encodings) and rebuild
+(timeline rebuild cost) (``bench/<name>.py``),
 report (``bench/RESULTS.md``, the chart and the README's headline, from the JSON results).
 Results go to ``bench/results/`` (``--out`` to change). Not part of the default: profile
 (pyinstrument profiles of the server during a feed run and a floor run, written beside the
@@ -33,7 +34,7 @@ from bench.load import ROOT, ServerProcess, wrk_binary
 
 RESULTS = ROOT / "bench" / "results"
 LOAD_SCENARIOS = ("feed", "write", "mixed")
-OTHER_HARNESSES = ("fanout", "topologies", "subscribers", "refusals")
+OTHER_HARNESSES = ("fanout", "topologies", "subscribers", "refusals", "encodings", "rebuild")
 ALL = (*LOAD_SCENARIOS, "probe", *OTHER_HARNESSES, "report")
 EXTRA = ("profile",)  # not part of `all`: pyinstrument slows the server it profiles
 SIZES = {

@@ -40,6 +40,7 @@ from starling.store.redis import PrivateRedisServer
 from starling.store.timelines import _ADD_IF_BUILT
 
 RESULTS = Path(__file__).resolve().parent / "results"
+QUICK_TIMELINES = 20
 ENTRIES = 800
 PAGE = 21  # a page of 20 and the one that says there is a next page
 BATCH = 100  # timelines per add script, as a fan-out batch
@@ -178,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.encodings", description=__doc__)
     parser.add_argument("--timelines", type=int, default=200)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true", help="20 timelines per candidate (a smoke test)")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.timelines))
+    result = asyncio.run(run(QUICK_TIMELINES if args.quick else args.timelines))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "encodings.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "encodings.md").write_text(markdown(result))

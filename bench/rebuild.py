@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import secrets
 import statistics
@@ -74,9 +75,9 @@ async def seeded(redis_url: str, followees: int) -> tuple[Services, int, list[in
     return services, reader, authors
 
 
-async def measure(work: Callable[[], Awaitable[list[int]]]) -> dict[str, Any]:
+async def measure(work: Callable[[], Awaitable[list[int]]], rounds: int) -> dict[str, Any]:
     times: list[float] = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         with count_round_trips() as counted:
             start = time.perf_counter()
             result = await work()
@@ -85,33 +86,32 @@ async def measure(work: Callable[[], Awaitable[list[int]]]) -> dict[str, Any]:
             "entries": len(result)}  # fmt: skip
 
 
-async def run_size(redis_url: str, followees: int) -> list[dict[str, Any]]:
+async def run_size(redis_url: str, followees: int, rounds: int) -> list[dict[str, Any]]:
     services, reader, authors = await seeded(redis_url, followees)
     try:
-        rows = [{"case": "mongo $in (before)", "read": followees,
-                 **await measure(lambda: feed.timeline_from_mongo(services, reader))}]  # fmt: skip
+        from_lists = functools.partial(feed.timeline_from_author_lists, services, reader)
+        from_mongo = functools.partial(feed.timeline_from_mongo, services, reader)
+        rows = [{"case": "mongo $in (before)", "read": followees, **await measure(from_mongo, rounds)}]
         for author in [reader, *authors]:
             await feed.rebuild_author_tweets(services, author)
         cap = min(followees, services.settings.rebuild_followees_max)
-        rows.append({"case": "author lists built", "read": cap,
-                     **await measure(lambda: feed.timeline_from_author_lists(services, reader))})  # fmt: skip
+        rows.append({"case": "author lists built", "read": cap, **await measure(from_lists, rounds)})
         for author in [reader, *authors]:
             await services.redis.delete(services.keys.author_tweets(author))
-        rows.append({"case": "author lists lost", "read": cap,
-                     **await measure(lambda: feed.timeline_from_author_lists(services, reader))})  # fmt: skip
+        rows.append({"case": "author lists lost", "read": cap, **await measure(from_lists, rounds)})
         return [{"followees": followees, **row} for row in rows]
     finally:
         await services.close()
 
 
-async def run() -> dict[str, Any]:
+async def run(rounds: int) -> dict[str, Any]:
     server = PrivateRedisServer()
     url = server.start()
     try:
-        rows = [row for size in SIZES for row in await run_size(url, size)]
+        rows = [row for size in SIZES for row in await run_size(url, size, rounds)]
     finally:
         server.stop()
-    return {"tweets_each": TWEETS_EACH, "rounds": ROUNDS, "rows": rows}
+    return {"tweets_each": TWEETS_EACH, "rounds": rounds, "rows": rows}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -136,8 +136,9 @@ def markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rebuild", description=__doc__)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true", help="one rebuild of each (a smoke test)")
     args = parser.parse_args(argv)
-    result = asyncio.run(run())
+    result = asyncio.run(run(rounds=1 if args.quick else ROUNDS))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rebuild.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "rebuild.md").write_text(markdown(result))

@@ -11,8 +11,11 @@ redis-server:
   a set that large is a skiplist whatever the listpack limit.
 - ``binary-skiplist``: 8-byte big-endian members on a server left at the default
   ``zset-max-listpack-entries`` (128): what the start-up warning is about.
-- ``binary-listpack``: 8-byte members with ``zset-max-listpack-entries`` 1024 (Starling's
-  choice, ``store.keys``: encodings).
+- ``binary-listpack-oldest-first``: 8-byte big-endian members with
+  ``zset-max-listpack-entries`` 1024: oldest first, so a new tweet goes to the end of the
+  listpack, which an insert reaches by comparing with every entry.
+- ``binary-listpack``: the same with the IDs' complement as members, newest first, so a new
+  tweet goes to the head (Starling's choice, ``store.keys``: encodings).
 - ``packed-string``: the 800 IDs as one 6,400-byte string, newest first, written by a Lua
   prepend-and-truncate and paged by a Lua binary search for the cursor.
 
@@ -29,6 +32,7 @@ import json
 import os
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +76,48 @@ return string.sub(s, lo * 8 + 1, (lo + tonumber(ARGV[2])) * 8)
 """
 
 
+# The add script of the oldest-first encodings: the sentinel lowest (rank 0), the oldest
+# entries trimmed from rank 1 on.
+_OLDEST_FIRST_ADD = """
+local cap = tonumber(ARGV[1])
+for k = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[k]) == 1 or redis.call('EXISTS', KEYS[k + 1]) == 1 then
+    for i = 2, #ARGV do redis.call('ZADD', KEYS[k], 0, ARGV[i]) end
+    redis.call('ZREMRANGEBYRANK', KEYS[k], 1, -(cap + 1))
+  end
+end
+return 1
+"""
+
+
 def decimal(tweet_id: int) -> bytes:
     return str(tweet_id).zfill(19).encode()
+
+
+def ascending(tweet_id: int) -> bytes:
+    return tweet_id.to_bytes(8, "big")
+
+
+@dataclass(frozen=True)
+class Order:
+    """How a sorted-set candidate spells and orders its members."""
+
+    member: Callable[[int], bytes]
+    sentinel: bytes
+    add_script: str
+    newest_first: bool
+
+
+OLDEST_FIRST_DECIMAL = Order(decimal, b"0" * 19, _OLDEST_FIRST_ADD, newest_first=False)
+OLDEST_FIRST = Order(ascending, bytes(8), _OLDEST_FIRST_ADD, newest_first=False)
+NEWEST_FIRST = Order(to_member, TIMELINE_SENTINEL, _ADD_IF_BUILT, newest_first=True)  # Starling's
+CANDIDATES: dict[str, tuple[Order | None, int]] = {  # name -> (order, zset-max-listpack-entries)
+    "decimal-skiplist": (OLDEST_FIRST_DECIMAL, DEFAULT_LISTPACK_ENTRIES),
+    "binary-skiplist": (OLDEST_FIRST, DEFAULT_LISTPACK_ENTRIES),
+    "binary-listpack-oldest-first": (OLDEST_FIRST, ZSET_LISTPACK_ENTRIES),
+    "binary-listpack": (NEWEST_FIRST, ZSET_LISTPACK_ENTRIES),
+    "packed-string": (None, DEFAULT_LISTPACK_ENTRIES),
+}
 
 
 async def server_cpu(redis: Redis) -> float:
@@ -90,16 +134,13 @@ async def measured(redis: Redis, work: Callable[[], Awaitable[None]]) -> float:
 async def candidate(
     redis: Redis, name: str, timelines: int, ids: list[int], new_ids: list[int]
 ) -> dict[str, Any]:
-    zset = name != "packed-string"
-    member: Callable[[int], bytes] = decimal if name == "decimal-skiplist" else to_member
-    listpack = ZSET_LISTPACK_ENTRIES if name == "binary-listpack" else DEFAULT_LISTPACK_ENTRIES
+    order, listpack = CANDIDATES[name]
     await redis.config_set("zset-max-listpack-entries", listpack)
     keys = [f"enc:{name}:{n}" for n in range(timelines)]
-    sentinel = b"0" * 19 if name == "decimal-skiplist" else TIMELINE_SENTINEL
     newest_first = sorted(ids, reverse=True)
     for key in keys:
-        if zset:
-            await redis.zadd(key, {sentinel: 0, **{member(tid): 0 for tid in ids}})
+        if order:
+            await redis.zadd(key, {order.sentinel: 0, **{order.member(tid): 0 for tid in ids}})
         else:
             await redis.set(key, b"".join(to_member(tid) for tid in newest_first))
     memory = await redis.memory_usage(keys[0])
@@ -109,9 +150,10 @@ async def candidate(
         for tweet_id in new_ids:
             for start in range(0, timelines, BATCH):
                 batch = keys[start : start + BATCH]
-                if zset:
+                if order:
                     script_keys = [name for key in batch for name in (key, key + ":lock")]
-                    await redis.eval(_ADD_IF_BUILT, len(script_keys), *script_keys, ENTRIES, member(tweet_id))
+                    member = order.member(tweet_id)
+                    await redis.eval(order.add_script, len(script_keys), *script_keys, ENTRIES, member)
                 else:
                     await redis.eval(_PACKED_ADD, len(batch), *batch, ENTRIES, to_member(tweet_id))
 
@@ -121,8 +163,10 @@ async def candidate(
         for cursor in cursors:
             async with redis.pipeline(transaction=False) as pipe:
                 for key in keys:
-                    if zset:
-                        pipe.zrevrangebylex(key, b"(" + member(cursor), "-", start=0, num=PAGE)
+                    if order and order.newest_first:
+                        pipe.zrangebylex(key, b"(" + order.member(cursor), "+", start=0, num=PAGE)
+                    elif order:
+                        pipe.zrevrangebylex(key, b"(" + order.member(cursor), "-", start=0, num=PAGE)
                     else:
                         pipe.eval(_PACKED_PAGE, 1, key, to_member(cursor), PAGE)
                 await pipe.execute()
@@ -147,8 +191,7 @@ async def run(timelines: int) -> dict[str, Any]:
         generator = SnowflakeGenerator(1)
         ids = [generator.next_id() for _ in range(ENTRIES)]
         new_ids = [generator.next_id() for _ in range(ROUNDS)]
-        names = ("decimal-skiplist", "binary-skiplist", "binary-listpack", "packed-string")
-        rows = [await candidate(redis, name, timelines, ids, new_ids) for name in names]
+        rows = [await candidate(redis, name, timelines, ids, new_ids) for name in CANDIDATES]
     finally:
         await redis.aclose()
         server.stop()

@@ -45,8 +45,8 @@ async def test_the_fast_path_leaves_what_the_single_operations_leave(app: Starle
         assert user["tweets_count"] == await db.tweets.count_documents({"author_id": user_id, **LIVE})
         # The home timeline is the one the API rebuilds from MongoDB.
         members = await redis.zrange(keys.home_timeline(user_id), 0, -1)
-        assert members[0] == TIMELINE_SENTINEL
-        ids, _ = decode_members(members[::-1])
+        assert members[-1] == TIMELINE_SENTINEL
+        ids, _ = decode_members(members)
         assert sorted(ids) == sorted(await timeline_from_mongo(services, user_id))
 
     for tweet_id in network.tweet_ids[:20]:

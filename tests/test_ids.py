@@ -81,6 +81,6 @@ def test_parse_and_member_round_trip() -> None:
     assert parse_id(" 42 ") == 42
     assert parse_id(str(MAX_ID)) == MAX_ID
     members = [to_member(n) for n in (5, 40, 300, MAX_ID)]
-    assert members == sorted(members)  # byte order is numeric order
+    assert members == sorted(members, reverse=True)  # byte order is newest (highest) first
     assert all(len(m) == 8 for m in members)
     assert [from_member(m) for m in members] == [5, 40, 300, MAX_ID]

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 
 import pytest
 
-from starling.store.keys import Keys
+from starling.store.keys import TIMELINE_SENTINEL, Keys
 from starling.store.monitoring import count_round_trips
+from starling.store.timelines import decode_members
 from tests.api import Account, eventually
 from tests.harness import Harness, started
 
@@ -260,3 +261,25 @@ async def test_a_feed_with_celebrities_costs_constant_round_trips(redis_url: str
             assert len(page["edges"]) == first
             trips[first] = (counted.mongo, counted.redis)
         assert len(set(trips.values())) == 1, trips
+
+
+async def test_a_full_timeline_stays_a_newest_first_listpack_capped_at_its_length(redis_url: str) -> None:
+    async with started(redis_url, timeline_max=50) as h:
+        timelines, cap = h.services.timelines, h.settings.timeline_max
+        key = h.services.keys.home_timeline(12345)
+        await timelines.store_timeline(key, list(range(1000, 1000 + cap)))
+        async with h.services.redis.pipeline(transaction=False) as pipe:
+            timelines.add_to_timelines(pipe, [key], [5000, 5001])
+            timelines.add_to_timelines(pipe, [key], [10])  # older than everything: trimmed at once
+            await pipe.execute()
+        members = await h.services.redis.zrange(key, 0, -1)
+        assert members[-1] == TIMELINE_SENTINEL and len(members) == cap + 1
+        ids, _ = decode_members(members)
+        assert ids == [5001, 5000, *range(1000 + cap - 1, 1000 + 1, -1)]
+        assert await h.services.redis.object("encoding", key) == b"listpack"
+        async with h.services.redis.pipeline(transaction=False) as pipe:
+            timelines.queue_page(pipe, key, 5000, 3)
+            timelines.queue_page(pipe, key, 1003, 5)
+            after_cursor, at_the_end = await pipe.execute()
+        assert decode_members(after_cursor) == ([1000 + cap - 1, 1000 + cap - 2, 1000 + cap - 3], False)
+        assert decode_members(at_the_end) == ([1002], True)

@@ -81,13 +81,17 @@ def parse_id(value: str | int) -> int:
 
 MEMBER_BYTES = 8
 """Width of a sorted-set member: an ID as 8 big-endian bytes."""
+_MEMBER_MAX = (1 << (8 * MEMBER_BYTES)) - 1
 
 
 def to_member(snowflake: int) -> bytes:
-    """An ID as a Redis sorted-set member: 8 big-endian bytes, so lexicographic order is
-    numeric order (IDs are positive 63-bit), at 8 bytes where a decimal takes 19."""
-    return snowflake.to_bytes(MEMBER_BYTES, "big")
+    """An ID as a Redis sorted-set member, newest first: the ID's complement as 8 big-endian
+    bytes, so lexicographic order is descending numeric order (IDs are positive 63-bit), at
+    8 bytes where a decimal takes 19. Newest first because a listpack insert scans from its
+    head: a new tweet, the newest, is found a place after one comparison, not 800
+    (``bench/results/encodings.md``)."""
+    return (_MEMBER_MAX - snowflake).to_bytes(MEMBER_BYTES, "big")
 
 
 def from_member(member: bytes) -> int:
-    return int.from_bytes(member, "big")
+    return _MEMBER_MAX - int.from_bytes(member, "big")

@@ -27,12 +27,13 @@ of the thing it belongs to, and keys used together share it:
 Queue keys need no tag: that role is one standalone server. The shard counts are part of
 the key layout (changing one re-keys every timeline), hence constants, not settings.
 
-**Encodings.** Sorted sets of tweet IDs hold every member with score 0 and the ID written as
-8 big-endian bytes (``store.ids.to_member``): lexicographic order is then numeric order,
-which keeps full 63-bit precision (a float score would not) and lets ``ZREVRANGEBYLEX`` page
-with an exclusive ``(cursor`` bound. Up to ``zset-max-listpack-entries`` members Redis keeps
-such a set as one listpack: an 800-entry timeline is ~10 KB where 19-digit decimals in a
-skiplist took ~103 KB (bench/encodings.py).
+**Encodings.** Sorted sets of tweet IDs hold every member with score 0 and the ID's
+complement written as 8 big-endian bytes (``store.ids.to_member``): lexicographic order is
+then newest first, which keeps full 63-bit precision (a float score would not), lets
+``ZRANGEBYLEX`` page with an exclusive ``(cursor`` bound, and puts a new tweet at the head
+of the set, where a listpack insert finds its place at once. Up to
+``zset-max-listpack-entries`` members Redis keeps such a set as one listpack: an 800-entry
+timeline is ~10 KB where 19-digit decimals in a skiplist took ~103 KB (bench/encodings.py).
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-# Lowest possible member (``store.ids.to_member`` of 0): marks a home timeline as built (an
-# empty-but-built timeline still exists) and never reaches a client.
-TIMELINE_SENTINEL = bytes(8)
+# Highest possible member, last in every list (``store.ids.to_member`` of 0): marks a home
+# timeline as built (an empty-but-built timeline still exists) and never reaches a client.
+TIMELINE_SENTINEL = b"\xff" * 8
 
 ZSET_LISTPACK_ENTRIES = 1024
 """What Starling's own Redis servers set ``zset-max-listpack-entries`` to: above
@@ -87,7 +88,8 @@ class Keys:
 
     def home_timeline(self, user_id: int) -> str:
         """Data. ZSET (lex) of tweet IDs in the user's home feed, capped at TIMELINE_MAX."""
-        return f"{self._user(user_id)}:tl:{user_id}"
+        # "ht", not the "tl" of the oldest-first encoding: such lists are never read back.
+        return f"{self._user(user_id)}:ht:{user_id}"
 
     @staticmethod
     def rebuild_lock(key: str) -> str:
@@ -112,7 +114,7 @@ class Keys:
         """Data. ZSET (lex) of the author's own recent tweet IDs, capped at
         AUTHOR_TWEETS_MAX, with the same built-marker sentinel as home timelines; what
         readers merge for celebrities."""
-        return f"{self._user(user_id)}:ut:{user_id}"
+        return f"{self._user(user_id)}:at:{user_id}"  # "ut" before: as ``home_timeline``
 
     def followed_celebrities(self, user_id: int) -> str:
         """Data, the user's slot. SET of the authors the user follows whose tweets are

@@ -1,7 +1,7 @@
 """Home timelines and authors' recent tweets in Redis.
 
-Both are sorted sets of 8-byte tweet IDs with score 0 (see ``store.keys``) whose
-lowest member is ``TIMELINE_SENTINEL``, which marks the list as built. A list without the
+Both are sorted sets of 8-byte tweet IDs with score 0, newest first (see ``store.keys``),
+whose last member is ``TIMELINE_SENTINEL``, which marks the list as built. A list without the
 sentinel (a missing key, or one a rebuild is still filling) therefore means "never built,
 expired or lost: rebuild it from MongoDB", never "empty".
 
@@ -28,8 +28,8 @@ from starling.store.keys import TIMELINE_SENTINEL, Keys
 from starling.store.redis import DataPipeline, DataRedis, queue_script, run_script
 
 # KEYS: pairs of (list, its rebuild lock); ARGV[1] length cap; ARGV[2..] members. Adds to
-# each list that is built or being rebuilt, then trims its oldest entries while keeping the
-# sentinel (rank 0). Returns how many lists it wrote. One call serves a whole fan-out batch:
+# each list that is built or being rebuilt, then trims its oldest entries (ranks from the
+# cap on) while keeping the sentinel (rank -1). Returns how many lists it wrote. One call serves a whole fan-out batch:
 # a command per follower costs the client more than the work costs Redis (bench/fanout.py).
 _ADD_IF_BUILT = """
 local cap = tonumber(ARGV[1])
@@ -37,7 +37,7 @@ local written = 0
 for k = 1, #KEYS, 2 do
   if redis.call('EXISTS', KEYS[k]) == 1 or redis.call('EXISTS', KEYS[k + 1]) == 1 then
     for i = 2, #ARGV do redis.call('ZADD', KEYS[k], 0, ARGV[i]) end
-    redis.call('ZREMRANGEBYRANK', KEYS[k], 1, -(cap + 1))
+    redis.call('ZREMRANGEBYRANK', KEYS[k], cap, -2)
     written = written + 1
   end
 end
@@ -48,7 +48,7 @@ return written
 # A rebuilt list, merged into what fan-out wrote while the rebuild held its lock.
 _STORE = """
 for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
+redis.call('ZREMRANGEBYRANK', KEYS[1], tonumber(ARGV[1]), -2)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -116,8 +116,8 @@ class Timelines:
 
     def queue_page(self, pipe: DataPipeline, key: str, before: int | None, count: int) -> None:
         """Queue reading up to ``count`` IDs older than ``before``, newest first."""
-        upper = b"(" + to_member(before) if before is not None else "+"
-        pipe.zrevrangebylex(key, upper, "-", start=0, num=count)
+        lower = b"(" + to_member(before) if before is not None else "-"
+        pipe.zrangebylex(key, lower, "+", start=0, num=count)
 
     def queue_is_built(self, pipe: DataPipeline, key: str) -> None:
         """Queue the sentinel's score: None when the list must be rebuilt (see ``is_built``)."""
@@ -134,7 +134,7 @@ def is_built(sentinel_score: float | None) -> bool:
 
 
 def decode_members(raw: Sequence[bytes | str]) -> tuple[list[int], bool]:
-    """IDs from a ``ZREVRANGEBYLEX`` reply, and whether it reached the sentinel (the end)."""
+    """IDs from a ``ZRANGEBYLEX`` reply, and whether it reached the sentinel (the end)."""
     ids: list[int] = []
     reached_end = False
     for member in raw:

@@ -262,3 +262,15 @@ async def test_trends_are_cached_for_their_lifetime(cached_api: Api) -> None:
     await cached_api.post(ann, "#second")
     # Within the cache lifetime the earlier answer stands, for any limit.
     assert await trending(cached_api) == [("first", 1), ("second", 1), ("second_too", 1)]
+
+
+async def test_users_a_block_stands_between_are_not_found_either_way(api: Api) -> None:
+    block = "mutation($id: ID!) { block(userId: $id) { id } }"
+    viewer = await api.sign_up("seeker")
+    blocked, blocker = await api.sign_up("sam_blocked"), await api.sign_up("sam_blocker")
+    await api.sign_up("sam_free")
+    await api.gql(block, {"id": blocked.id}, viewer.token)
+    await api.gql(block, {"id": viewer.id}, blocker.token)
+    found = await api.gql(SEARCH_USERS, {"q": "sam"}, viewer.token)
+    assert [user["handle"] for user in found["searchUsers"]] == ["sam_free"]
+    assert await handles(api, "sam") == ["sam_blocked", "sam_blocker", "sam_free"]  # anonymous

@@ -11,7 +11,8 @@ by ``_id`` like every connection.
 **Users** (``search_users``). The query, without a leading ``@``, lower-cased, is a prefix
 of ``handle_lower`` or of ``display_name_lower`` (stored at sign-up and profile update;
 users from before it match by handle only). Both are index range scans. Handle matches come
-first, then display-name matches, each in alphabetical order, each user once.
+first, then display-name matches, each in alphabetical order, each user once; users a block
+stands between with the viewer are left out.
 
 **Trends** (``trends``). The hashtags of live original tweets of the last 24 hours (the
 current hour and the 23 before it), by number of tweets, ties alphabetically: hourly counts
@@ -90,11 +91,16 @@ async def search_users(ctx: RequestContext, query: str, first: int | None) -> li
         raise BadUserInput("Search for at least one character of a handle or display name.")
     users = ctx.services.db.users
     projection = {"password_hash": 0}
-    found = await (
-        users.find({"handle_lower": prefix_range(prefix)}, projection).sort("handle_lower", 1).limit(limit)
-    ).to_list()
+    # Users a block stands between with the viewer are not found (resolvers.relations).
+    hidden = sorted((await ctx.relations()).hidden_everywhere)
+    by_handle: Document = {
+        "handle_lower": prefix_range(prefix),
+        **({"_id": {"$nin": hidden}} if hidden else {}),
+    }
+    found = await users.find(by_handle, projection).sort("handle_lower", 1).limit(limit).to_list()
     if len(found) < limit:
-        by_name = {"display_name_lower": prefix_range(prefix), "_id": {"$nin": [doc["_id"] for doc in found]}}
+        left_out = [*hidden, *(doc["_id"] for doc in found)]
+        by_name = {"display_name_lower": prefix_range(prefix), "_id": {"$nin": left_out}}
         found += await (
             users.find(by_name, projection)
             .sort([("display_name_lower", 1), ("_id", 1)])

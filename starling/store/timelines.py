@@ -29,8 +29,9 @@ from starling.store.redis import DataPipeline, DataRedis, queue_script, run_scri
 
 # KEYS: pairs of (list, its rebuild lock); ARGV[1] length cap; ARGV[2..] members. Adds to
 # each list that is built or being rebuilt, then trims its oldest entries (ranks from the
-# cap on) while keeping the sentinel (rank -1). Returns how many lists it wrote. One call serves a whole fan-out batch:
-# a command per follower costs the client more than the work costs Redis (bench/fanout.py).
+# cap on) while keeping the sentinel (rank -1). Returns how many lists it wrote. One call
+# serves a whole fan-out batch: a command per follower costs the client more than the work
+# costs Redis (bench/fanout.py).
 _ADD_IF_BUILT = """
 local cap = tonumber(ARGV[1])
 local written = 0

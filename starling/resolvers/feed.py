@@ -217,15 +217,13 @@ def queue_page_plan(
     (``feed_ids`` reads them in this order)."""
     timelines = services.timelines
     key = services.keys.home_timeline(reader_id)
+    queued_before = len(pipe)
     timelines.queue_page(pipe, key, before, count)
     timelines.queue_is_built(pipe, key)
     timelines.queue_touch(pipe, key)
     celebrities.queue_read_followed(services, pipe, reader_id)
     relations.queue_read(services, pipe, reader_id)
-    return _PLAN_REPLIES
-
-
-_PLAN_REPLIES = 5 + 3  # what queue_page_plan queues (relations.queue_read: three sets)
+    return len(pipe) - queued_before
 
 
 async def feed_ids(

@@ -106,9 +106,8 @@ async def relation_page(
 
 async def forbid_if_blocked(ctx: RequestContext, viewer_id: int, *others: int) -> None:
     """FORBIDDEN when a block stands between the viewer and any of ``others`` (MongoDB)."""
-    for other in set(others) - {viewer_id}:
-        if await blocked_between(ctx.services, viewer_id, other):
-            raise Forbidden("You cannot interact with this user: one of you blocked the other.")
+    if await blocked_between(ctx.services, viewer_id, *others):
+        raise Forbidden("You cannot interact with this user: one of you blocked the other.")
 
 
 TweetPage = TypeVar("TweetPage", bound=CachedTweetDoc)

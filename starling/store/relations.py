@@ -163,10 +163,19 @@ async def mirror_change(
         await pipe.execute()
 
 
-async def blocked_between(services: Services, user_id: int, other_id: int) -> bool:
-    """Whether a block stands between the two users either way, from MongoDB (one query)."""
+async def blocked_between(services: Services, user_id: int, *other_ids: int) -> bool:
+    """Whether a block stands between the user and any of ``other_ids``, either way, from
+    MongoDB (one query however many others)."""
+    others = list(set(other_ids) - {user_id})
+    if not others:
+        return False
     doc = await services.db.blocks.find_one(
-        {"$or": [{"user_id": user_id, "target_id": other_id}, {"user_id": other_id, "target_id": user_id}]},
+        {
+            "$or": [
+                {"user_id": user_id, "target_id": {"$in": others}},
+                {"user_id": {"$in": others}, "target_id": user_id},
+            ]
+        },
         {"_id": 1},
     )
     return doc is not None

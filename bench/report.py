@@ -486,8 +486,10 @@ def render(out: Path) -> str:
 
 
 README = ROOT / "README.md"
-README_START = "<!-- bench:headline (written by `python3 run.py bench`) -->"
-README_END = "<!-- /bench:headline -->"
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- bench:{name} (written by `python3 run.py bench`) -->", f"<!-- /bench:{name} -->"
 
 
 def readme_headline(out: Path) -> str:
@@ -532,17 +534,137 @@ def readme_headline(out: Path) -> str:
             f"- A feed page costs {first['mongo']} MongoDB and {first['redis']} Redis round trips "
             f"whether it holds 10 or 100 tweets."
         )
+    lines += _other_figures(out, mixed)
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _fanout_line(fanout: dict[str, Any]) -> str:
+    chosen = next(row for row in fanout["write_path"] if row["batch_size"] == fanout["chosen_batch_size"])
+    entries = fanout.get("timeline_entries")
+    full = f"full {entries}-entry" if entries else "built"
+    return (
+        f"- Fan-out (`bench/results/fanout.md`): one author's tweet reached {fanout['followers']:,} {full} "
+        f"timelines at {chosen['starling']['deliveries_per_s']:,} deliveries/s through the worker's Redis "
+        f"write path (batches of {chosen['batch_size']}, one script per batch, live events only for the "
+        f"{fanout['online_share']:.0%} online), {chosen['starling_vs_raw']:.2f}x a raw redis-py `ZADD` "
+        "pipeline doing the same inserts in the same run."
+    )
+
+
+def _topologies_line(topologies: dict[str, Any]) -> str:
+    low, high = topologies["cluster_over_standalone_range"]
+    return (
+        f"- Redis Cluster (`bench/results/topologies.md`): fanning out into full timelines of "
+        f"{topologies['followers']:,} followers, a private 3-master cluster ran at "
+        f"**{topologies['cluster_over_standalone']:.2f}x** one redis-server in the same run (median of "
+        f"{topologies['rounds']} paired rounds, range {low}-{high})."
+    )
+
+
+def _encodings_line(encodings: dict[str, Any]) -> str:
+    rows = {row["candidate"]: row for row in encodings["rows"]}
+    chosen, before = rows["binary-listpack"], rows.get("binary-listpack-oldest-first")
+    line = (
+        f"- Timeline memory (`bench/results/encodings.md`): a full {encodings['entries']}-entry home "
+        f"timeline takes **{chosen['memory_bytes']:,} bytes** of Redis (`MEMORY USAGE`: a listpack of "
+        f"8-byte members, newest first); an insert costs Redis {chosen['insert_us_per_timeline']} µs per "
+        "timeline"
+    )
+    if before:
+        line += f", {before['insert_us_per_timeline']} µs with the same members oldest first"
+    return line + "."
+
+
+def _rebuild_line(rebuild: dict[str, Any]) -> str:
+    largest = max(row["followees"] for row in rebuild["rows"])
+    cases = {row["case"]: row for row in rebuild["rows"] if row["followees"] == largest}
+    built, lost = cases["author lists built"], cases["author lists lost"]
+    whole = cases["mongo $in (before)"]
+    return (
+        f"- Timeline rebuild (`bench/results/rebuild.md`, embedded engine): for a reader following "
+        f"{largest:,} authors, {built['ms']} ms from the authors' lists in Redis ({lost['ms']} ms when "
+        f"those are lost too), reading at most {built['read']:,} of them; one `$in` over all "
+        f"{largest:,} took {whole['ms']} ms."
+    )
+
+
+def _flush_line(mixed: dict[str, Any]) -> str:
+    flushed = mixed["flush"]
+    sampled = flushed["sampler"]
+    recovered = sampled["recovered_after_s"]
+    back = (
+        f"back within {sampled['recovered_factor']}x of the median before it after {recovered} s"
+        if (recovered is not None)
+        else "not yet back to the median before it when the run ended"
+    )
+    return (
+        f"- Redis flushed under the mixed load (`bench/flush.py`): {flushed['errors']} failed requests "
+        f"of {flushed['requests']:,}; sampled `homeFeed` reads p99 {sampled['p99_after_ms']} ms after the "
+        f"flush ({sampled['p50_before_ms']} ms median before), {back}."
+    )
+
+
+def _subscribers_line(subscribers: dict[str, Any]) -> str:
+    memory, sparse, burst = subscribers["memory"], subscribers["sparse"], subscribers["burst"]
+    return (
+        f"- Live subscribers (`bench/results/subscribers.md`): one API process held "
+        f"{subscribers['setup']['subscribers']:,} `homeFeed` subscribers at {memory['per_subscriber_kib']} "
+        f"KiB each; one event to each of them was delivered at {burst['deliveries_per_second']:,.0f} "
+        f"deliveries/s, a single event in {sparse['p50_ms']} ms p50 / {sparse['p99_ms']} ms p99."
+    )
+
+
+OTHER_FIGURES = {
+    "fanout": _fanout_line,
+    "topologies": _topologies_line,
+    "encodings": _encodings_line,
+    "rebuild": _rebuild_line,
+    "subscribers": _subscribers_line,
+}
+
+
+def _other_figures(out: Path, mixed: dict[str, Any] | None) -> list[str]:
+    """A line per other harness whose results are there, all from their JSON."""
+    lines = [line(result) for name, line in OTHER_FIGURES.items() if (result := _load(out, name))]
+    if mixed and "flush" in mixed:
+        lines.append(_flush_line(mixed))
+    return lines
+
+
+def readme_encodings(out: Path) -> str:
+    """The README's table of timeline encodings (``bench.encodings``)."""
+    encodings = _load(out, "encodings")
+    if not encodings:
+        return ""
+    rows = [
+        [
+            f"**{row['candidate']} (chosen)**" if row["candidate"] == "binary-listpack" else row["candidate"],
+            row["encoding"],
+            f"{row['memory_bytes']:,} B",
+            row["insert_us_per_timeline"],
+            row["page_read_us"],
+        ]
+        for row in encodings["rows"]
+    ]
+    header = ["candidate", "encoding", "MEMORY USAGE", "insert (µs/timeline)", "page read (µs)"]
+    return "\n".join(_table(header, rows)).rstrip() + "\n"
+
+
+README_BLOCKS = {"headline": readme_headline, "encodings": readme_encodings}
+
+
 def update_readme(out: Path) -> None:
+    """Rewrite each ``bench:<name>`` block of the README from the results."""
     text = README.read_text()
-    if README_START not in text or README_END not in text:
-        print("report: README has no bench:headline markers; not updated")
-        return
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    README.write_text(f"{head}{README_START}\n{readme_headline(out)}{README_END}{tail}")
+    for name, render_block in README_BLOCKS.items():
+        start, end = _markers(name)
+        if start not in text or end not in text:
+            print(f"report: README has no bench:{name} markers; not updated")
+            continue
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{render_block(out)}{end}{tail}"
+    README.write_text(text)
 
 
 def main(out: Path, machine: dict[str, Any] | None = None) -> Path:

@@ -106,9 +106,24 @@ async def test_sockets_and_subscriptions_are_counted_while_open(live: LiveApp) -
     )
 
 
-async def test_the_rate_limit_counter_is_exported_for_the_rate_limiter(live: LiveApp) -> None:
-    """``starling_rate_limited_total{limit}`` is defined in ``store.metrics`` for the rate
-    limits to increment; it is exported (with its help text) before any limit exists."""
-    response = await live.api.http.get("/metrics")
-    assert "# HELP starling_rate_limited_total" in response.text
-    assert "# TYPE starling_rate_limited_total counter" in response.text
+async def test_an_operation_refused_by_its_budget_is_counted_with_its_code(redis_url: str) -> None:
+    async with started(redis_url, rate_limit_query_cost=2, run_worker_in_process=False) as harness:
+        api, http = harness.api, harness.api.http
+        spender = await api.sign_up("spender")
+        before = await scrape(http)
+        answers = [await api.http.post("/graphql", json={"query": "query Spent { viewer { id } }"},
+                                       headers={"Authorization": f"Bearer {spender.token}"})
+                   for _ in range(3)]  # fmt: skip
+        after = await scrape(http)
+
+    def moved(name: str, **labels: str) -> float:
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    refused = answers[-1]
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert refused.json()["extensions"]["cost"]["remaining"] == 0
+    assert moved("starling_graphql_requests_total", operation="Spent", outcome="ok") == 2
+    assert moved("starling_graphql_requests_total", operation="Spent", outcome="error") == 1
+    assert moved("starling_graphql_errors_total", code="RATE_LIMITED") == 1
+    assert moved("starling_rate_limited_total", limit="cost") == 1

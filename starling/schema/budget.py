@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
+from starling.resolvers.errors import RateLimited
 from starling.resolvers.limits import charge_cost
 from starling.schema.first_trip import plan_first_trip
 from starling.schema.limits import report_remaining, requested_cost
@@ -24,7 +27,19 @@ class QueryBudget(SchemaExtension):
         context = self.execution_context
         plan_first_trip(context)  # sent with the charge: one round trip
         cost = requested_cost(context)
-        remaining = await charge_cost(context.context, UNCOSTED_OPERATION if cost is None else cost)
+        try:
+            remaining = await charge_cost(context.context, UNCOSTED_OPERATION if cost is None else cost)
+        except RateLimited as refusal:
+            if context.operation_type is OperationType.SUBSCRIPTION:
+                raise  # strawberry subscribes whatever the result: the refusal ends it
+            # The operation's result, so that nothing runs and the extensions that wrap the
+            # operation (error codes, metrics, the request log) see the refusal.
+            context.result = ExecutionResult(
+                data=None, errors=[GraphQLError(refusal.message, original_error=refusal)]
+            )
+            report_remaining(context, 0)
+            yield
+            return
         if remaining is not None:
             report_remaining(context, remaining)
         yield

@@ -84,7 +84,7 @@ def _fresh_dev_keys(settings: Settings) -> dict[str, object]:
 def with_dev_defaults(settings: Settings) -> Settings:
     """``settings`` with ``DEV_DEFAULTS`` for whatever the environment did not set."""
     unset = {name: value for name, value in DEV_DEFAULTS.items() if name not in settings.model_fields_set}
-    return settings.model_copy(update=unset)
+    return settings.updated(**unset)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
@@ -117,7 +117,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     if "public_url" not in settings.model_fields_set:
         # Share links follow the port this server listens on.
         updates["public_url"] = f"http://{args.host}:{args.port}"
-    settings = with_dev_defaults(settings).model_copy(update=updates)
+    settings = with_dev_defaults(settings).updated(**updates)
     on_ready: list[StartupHook] = []
     mongo = connect_mongo(settings) if settings.embedded_mongo else None
     engine = mongo.client if mongo is not None and isinstance(mongo.client, EmbeddedMongoClient) else None

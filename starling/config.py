@@ -493,6 +493,11 @@ class Settings(BaseSettings):
     def embedded_mongo(self) -> bool:
         return self.mongodb_url is None
 
+    def updated(self, **changes: Any) -> Settings:
+        """These settings with ``changes``, validated like the environment's (``model_copy``
+        would take them unchecked); a ``ConfigError`` says what is wrong."""
+        return load_settings(**{**self.model_dump(), **changes})
+
     def require(self, *names: str, role: str) -> None:
         """Raise ``ConfigError`` unless every setting in ``names`` is set (``role``: what
         needs them, for the message)."""

@@ -60,3 +60,12 @@ def test_serve_and_worker_say_which_settings_they_need() -> None:
         assert result.returncode != 0
         assert "MONGODB_URL, REDIS_URL, TOKEN_SECRET" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_settings_updated_in_code_are_validated_like_the_environment() -> None:
+    settings = load_settings()
+    assert settings.updated(public_url="http://127.0.0.1:9000/").public_url == "http://127.0.0.1:9000"
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        settings.updated(public_url="ftp://nowhere")
+    with pytest.raises(ConfigError, match="TIMELINE_MAX"):
+        settings.updated(timeline_max=0)

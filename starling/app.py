@@ -373,6 +373,8 @@ def create_app(
     # pongs to their pings, and uvicorn pings every WebSocket (ws_ping_interval) to find and
     # close dead peers, whose subscriptions are then cleaned up.
     origins = AllowedOrigins.parse(settings.cors_allowed_origins)
+    if settings.graphiql_enabled:
+        offline_page()  # a page naming an asset Starling does not ship fails here, not in a browser
     graphql = StarlingGraphQL(
         build_schema(Documents.from_settings(settings), tracing.schema_extensions(settings)),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
@@ -395,7 +397,11 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-            Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets"),
+            *(
+                [Mount(ASSET_ROUTE, StaticFiles(directory=ASSET_DIR), name="graphiql-assets")]
+                if settings.graphiql_enabled
+                else []
+            ),
             *(media_routes(local_media_dir(settings)) if settings.media_store == "local" else []),
         ],
         middleware=[

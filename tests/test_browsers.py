@@ -9,6 +9,7 @@ import websockets
 
 from starling.cli import with_dev_defaults
 from starling.config import Settings
+from starling.graphiql import ASSET_ROUTE, cdn_assets, strawberry_page
 from starling.origins import DEV_ORIGINS, AllowedOrigins
 from tests.api import Api
 from tests.conftest import make_settings
@@ -132,9 +133,12 @@ async def test_graphiql_and_introspection_are_off_unless_enabled(api: Api, redis
     assert page.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert set(await api.error_codes(INTROSPECTION)) == {"BAD_USER_INPUT"}  # one per field
     assert (await api.gql("{ __typename }")) == {"__typename": "Query"}  # not introspection
+    asset = f"{ASSET_ROUTE}/{cdn_assets(strawberry_page())[0].local_path}"
+    assert (await api.http.get(asset)).status_code == 404  # nor its assets
 
     async with started(redis_url, graphiql_enabled=True, introspection_enabled=True) as harness:
         page = await harness.api.http.get("/graphql", headers=HTML)
         assert page.status_code == 200
         assert "graphiql" in page.text.lower()
+        assert (await harness.api.http.get(asset)).status_code == 200
         assert await harness.api.gql(INTROSPECTION) == {"__schema": {"queryType": {"name": "Query"}}}

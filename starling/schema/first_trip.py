@@ -34,14 +34,19 @@ def plan_first_trip(context: ExecutionContext) -> None:
     query_type = context.schema._schema.query_type
     if operation is None or operation.operation is not OperationType.QUERY or query_type is None:
         return
+    planned = [
+        selection
+        for selection in operation.selection_set.selections
+        if isinstance(selection, FieldNode) and selection.name.value in PLANNERS
+    ]
+    if not planned:  # most operations: no need to coerce their variables here
+        return
     variables = get_variable_values(
         context.schema._schema, operation.variable_definitions or (), context.variables or {}
     )
     if isinstance(variables, list):  # bad variables: execution reports them
         return
-    for selection in operation.selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.name.value not in PLANNERS:
-            continue
+    for selection in planned:
         definition = query_type.fields[selection.name.value]
         try:
             args = get_argument_values(definition, selection, variables)

@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from starling.store.jobs import RETRACT_RETWEETS
 from starling.workers.repair import repair_retweet_cascades
+from starling.workers.retweets import retract_retweets
 from tests.harness import Harness, started
 from tests.test_retweets import DELETE, retweet, tweets_count
 
@@ -72,3 +73,38 @@ async def test_the_retraction_job_clears_the_marker_with_or_without_retweets(red
         await h.run_worker()
         assert not await marked(h, shared) and not await marked(h, alone)
         assert await tweets_count(api, fan) == 0
+
+
+async def test_a_long_cascade_under_way_is_not_started_again_beside_itself(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with started(redis_url, run_worker_in_process=False, retweet_cascade_batch=1) as h:
+        api = h.api
+        author = await api.sign_up("author")
+        fans = [await api.sign_up(f"fan{n}") for n in range(3)]
+        original = (await api.post(author, "retweeted thrice, then deleted"))["id"]
+        for fan in fans:
+            await retweet(api, fan, original)
+        await h.run_worker()
+        enqueue_job = h.services.queue.enqueue_job
+
+        async def no_cascade(name: str, *args: Any, **kwargs: Any) -> Any:
+            return None if name == RETRACT_RETWEETS.name else await enqueue_job(name, *args, **kwargs)
+
+        monkeypatch.setattr(h.services.queue, "enqueue_job", no_cascade)
+        assert await api.gql(DELETE, {"id": original}, author.token) == {"deleteTweet": True}
+        monkeypatch.undo()
+        await h.run_worker()  # the deletion's other jobs
+        # Round 0 of three runs (one retweet a round) and leaves round 1 queued.
+        assert await retract_retweets({"services": h.services}, int(original)) == "continued"
+        stored = await h.services.db.tweets.find_one({"_id": int(original)})
+        assert stored is not None and stored["retweets_round"] == 1
+        queued = await h.services.queue.zrange(h.settings.queue_name, 0, -1)
+        assert RETRACT_RETWEETS.job_id(int(original), 1).encode() in queued
+
+        await asyncio.sleep(h.settings.outbox_repair_after_seconds + 0.1)
+        assert await repair_retweet_cascades({"services": h.services}) == 0  # round 1 is pending
+        assert await h.services.queue.zrange(h.settings.queue_name, 0, -1) == queued
+        await h.run_worker()
+        assert [await tweets_count(api, fan) for fan in fans] == [0, 0, 0]
+        assert not await marked(h, original)

@@ -119,6 +119,7 @@ class TweetDoc(CachedTweetDoc):
     retweet_key: NotRequired[str]  # a live retweet: reserved in retweet_keys, one per (author, original)
     fanout_pending: NotRequired[bool]  # the fan-out outbox marker
     retweets_pending: NotRequired[bool]  # a deleted original whose retweets are not all retracted
+    retweets_round: NotRequired[int]  # the retraction job under way, for the repair cron
     deleted: NotRequired[bool]
     deleted_at: NotRequired[datetime]
     counts_batch: NotRequired[int]  # the last counter flush batch applied (store.counters)

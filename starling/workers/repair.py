@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from starling.resolvers.tokens import resync_revocations
 from starling.store import user_cache
-from starling.store.documents import Document, utcnow
+from starling.store.documents import Document, TweetDoc, utcnow
 from starling.store.ids import lowest_id_at
 from starling.store.jobs import FANOUT_TWEET, RETRACT_RETWEETS, JobContext
 from starling.store.services import Services
@@ -33,35 +33,42 @@ async def repair_outbox(ctx: JobContext) -> int:
 
     stale = {"fanout_pending": True, "_id": {"$lt": lowest_id_at(cutoff_ms)}}
     return await _reenqueue(
-        services, stale, lambda tweet_id: FANOUT_TWEET.enqueue(services.queue, tweet_id), "undelivered tweets"
+        services, stale, lambda doc: FANOUT_TWEET.enqueue(services.queue, doc["_id"]), "undelivered tweets"
     )
 
 
 async def repair_retweet_cascades(ctx: JobContext) -> int:
     """Re-enqueue the retraction of the retweets of originals still marked
     ``retweets_pending`` well after their deletion (the job was never enqueued, was lost or
-    died half-way); the same job ID as the deletion's, so a pending job is not doubled.
-    Retracting is idempotent: retweets already taken back are not counted twice."""
+    died half-way), at the round the cascade last recorded (``retweets_round``): the job ID
+    of the job pending or under way, so a long cascade is not started a second time beside
+    itself. Retracting is idempotent: retweets already taken back are not counted twice."""
     services: Services = ctx["services"]
     cutoff = utcnow() - timedelta(seconds=services.settings.outbox_repair_after_seconds)
     stale = {"retweets_pending": True, "deleted_at": {"$lt": cutoff}}
     return await _reenqueue(
         services,
         stale,
-        lambda original_id: RETRACT_RETWEETS.enqueue(services.queue, original_id),
+        lambda doc: RETRACT_RETWEETS.enqueue(services.queue, doc["_id"], doc.get("retweets_round", 0)),
         "deleted tweets' retweet retractions",
+        projection={"retweets_round": 1},
     )
 
 
 async def _reenqueue(
-    services: Services, stale: Document, enqueue_job: Callable[[int], Awaitable[bool]], what: str
+    services: Services,
+    stale: Document,
+    enqueue_job: Callable[[TweetDoc], Awaitable[bool]],
+    what: str,
+    projection: Document | None = None,
 ) -> int:
-    """Enqueue ``enqueue_job`` for the oldest ``REPAIR_BATCH`` tweets matching ``stale``;
-    how many were enqueued (not pending already)."""
-    docs = await services.db.tweets.find(stale, {"_id": 1}).sort("_id", 1).limit(REPAIR_BATCH).to_list()
+    """Enqueue ``enqueue_job`` for the oldest ``REPAIR_BATCH`` tweets matching ``stale`` (read
+    with ``_id`` and ``projection``); how many were enqueued (not pending already)."""
+    fields = {"_id": 1, **(projection or {})}
+    docs = await services.db.tweets.find(stale, fields).sort("_id", 1).limit(REPAIR_BATCH).to_list()
     enqueued = 0
     for doc in docs:
-        if await enqueue_job(doc["_id"]):
+        if await enqueue_job(doc):
             enqueued += 1
     if enqueued:
         log.warning("repair re-enqueued %d %s", enqueued, what)

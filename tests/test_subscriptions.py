@@ -169,6 +169,23 @@ async def test_engaging_with_a_retweet_is_activity_on_the_original(live: LiveApp
             assert activity["kind"] == "LIKE" and activity["tweet"]["id"] == original["id"]
 
 
+async def test_tweet_activity_holds_blocks_both_ways(live: LiveApp) -> None:
+    api = live.api
+    author, watcher, blocked, fan = [await api.sign_up(h) for h in ("author", "watcher", "blocked", "fan")]
+    block = "mutation($id: ID!) { block(userId: $id) { id } }"
+    await api.gql(block, {"id": blocked.id}, watcher.token)
+    tweet = await api.post(author, "watched")
+    hidden = await api.post(blocked, "by someone the watcher blocked")
+    async with Listener(live.client(watcher.token), TWEET_ACTIVITY, {"id": hidden["id"]}) as refused:
+        assert codes(await refused.error()) == ["NOT_FOUND"]
+    async with Listener(live.client(watcher.token), WATCH, {"id": tweet["id"]}) as page:
+        await live.settled(1)
+        await like(api, blocked, tweet["id"])  # left out: a block stands between them
+        await like(api, fan, tweet["id"])
+        activity = (await page.next())["tweetActivity"]
+    assert activity["actor"] == {"handle": "fan"} and activity["tweet"]["likeCount"] == 2
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(("tweet_id", "code"), [("nope", "BAD_USER_INPUT"), ("123", "NOT_FOUND")])
 async def test_tweet_activity_checks_its_tweet(

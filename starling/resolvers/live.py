@@ -48,7 +48,7 @@ from prometheus_client import Counter
 
 from starling.resolvers.context import RequestContext
 from starling.resolvers.engagement import engagement_target
-from starling.resolvers.errors import RateLimited
+from starling.resolvers.errors import NotFound, RateLimited
 from starling.resolvers.feed import feed_ids, followed_or_rebuilt
 from starling.resolvers.pagination import Page
 from starling.resolvers.relations import visible_tweets
@@ -259,8 +259,13 @@ async def _notifications(ctx: RequestContext, channel: str) -> NotificationStrea
 
 async def tweet_activity(ctx: RequestContext, tweet_id: str) -> ActivityStream:
     """Likes, comments and retweets of one live tweet, open to anyone. Watching a retweet
-    watches its original, which is what engaging with a retweet acts on."""
-    _, target = await engagement_target(ctx, tweet_id)
+    watches its original, which is what engaging with a retweet acts on. Blocks hold as on
+    every read (``resolvers.relations``): a tweet whose author (or original's author) a
+    block stands between with the viewer is NOT_FOUND, as ``tweet(id)`` is null, and the
+    activity of users a block stands between with the viewer is left out."""
+    named, target = await engagement_target(ctx, tweet_id)
+    if {named["author_id"], target["author_id"]} & (await ctx.relations()).hidden_everywhere:
+        raise NotFound(f"No tweet {tweet_id}.")
     return _activity(ctx, ctx.services.keys.tweet_events(target["_id"]))
 
 
@@ -268,6 +273,8 @@ async def _activity(ctx: RequestContext, channel: str) -> ActivityStream:
     """Activity records: the event plus the tweet document as it is now."""
     async with contextlib.aclosing(listen(ctx, [channel])) as events:
         async for event in events:
+            if event["actor_id"] in (await ctx.relations()).hidden_everywhere:
+                continue
             tweet = await (await ctx.loaders()).tweets.load(event["tweet_id"])
             if tweet is not None:
                 yield {

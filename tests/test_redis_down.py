@@ -50,6 +50,19 @@ async def test_writes_survive_a_redis_outage_and_are_repaired(
             other = await api.sign_up("other")
             followed = await api.follow(other, author)
             assert followed["followersCount"] == 2
+            # What the viewer did is MongoDB's to tell: the like's answer says it holds.
+            liked = await api.gql(
+                "mutation($id: ID!) { likeTweet(tweetId: $id) { viewerHasLiked viewerHasRetweeted } }",
+                {"id": tweet["postTweet"]["id"]},
+                token=reader.token,
+            )
+            assert liked == {"likeTweet": {"viewerHasLiked": True, "viewerHasRetweeted": False}}
+            engage = (
+                "mutation($id: ID!) {"
+                ' addComment(tweetId: $id, text: "hi") { id } retweet(tweetId: $id) { id } }'
+            )
+            engaged = await api.gql(engage, {"id": tweet["postTweet"]["id"]}, token=reader.token)
+            assert engaged["addComment"]["id"] and engaged["retweet"]["id"]
             # Reads need Redis: they fail cleanly, with a code and no detail.
             body = await api.raw("{ homeFeed { nodes { id } } }", token=reader.token)
             assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"

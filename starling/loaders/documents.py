@@ -57,14 +57,18 @@ class UserLoader(MeasuredLoader[int, UserDoc | None]):
 
 class TweetLoader(MeasuredLoader[int, CachedTweetDoc | None]):
     """Live (not deleted) tweets by ID: one Redis ``MGET`` of cached blobs, then one
-    MongoDB ``$in`` for the misses, which are written back to the cache in one pipeline."""
+    MongoDB ``$in`` for the misses, which are written back to the cache in one pipeline.
+    Redis unreachable: MongoDB answers for all of them, as for the user loader."""
 
     def __init__(self, services: Services) -> None:
         super().__init__()
         self._services = services
 
     async def load_batch(self, keys: Sequence[int]) -> list[CachedTweetDoc | None]:
-        blobs = await get_many(self._services.redis, [self._services.keys.tweet(key) for key in keys])
+        try:
+            blobs = await get_many(self._services.redis, [self._services.keys.tweet(key) for key in keys])
+        except (RedisError, OSError):  # the fill fails quietly (``read_through``)
+            blobs = [None] * len(keys)
         return await cached_tweets(self._services, keys, blobs)
 
 

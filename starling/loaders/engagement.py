@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from redis.exceptions import RedisError
+
 from starling.loaders.documents import EdgeExistsLoader
 from starling.loaders.measured import MeasuredLoader
 from starling.store import viewer_engagement
@@ -83,7 +85,8 @@ async def answer_engagement(
 
 class ViewerEngagementLoader(MeasuredLoader[int, bool]):
     """Tweet ID -> did the viewer like it (or retweet it, by ``kind``): one Redis
-    ``ZMSCORE`` for the page, MongoDB only for tweets older than the window or a lost set."""
+    ``ZMSCORE`` for the page, MongoDB only for tweets older than the window or a lost set.
+    Redis unreachable: MongoDB answers for the whole page (one query), as for a lost set."""
 
     def __init__(self, services: Services, viewer_id: int, kind: Engagement) -> None:
         super().__init__()
@@ -93,8 +96,11 @@ class ViewerEngagementLoader(MeasuredLoader[int, bool]):
 
     async def load_batch(self, keys: Sequence[int]) -> list[bool]:
         services = self._services
-        async with services.redis.pipeline(transaction=False) as pipe:
-            viewer_engagement.queue_read(services, pipe, self._viewer_id, keys)
-            (reply,) = await pipe.execute()
+        try:
+            async with services.redis.pipeline(transaction=False) as pipe:
+                viewer_engagement.queue_read(services, pipe, self._viewer_id, keys)
+                (reply,) = await pipe.execute()
+        except (RedisError, OSError):
+            return await _in_mongo(services, self._viewer_id, self._kind).load_batch(keys)
         answers = viewer_engagement.parse_read(keys, reply)
         return (await answer_engagement(services, self._viewer_id, keys, answers))[self._kind]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starling.store.monitoring import count_round_trips
 from tests.api import Api, eventually
-from tests.realtime import comment, like
+from tests.realtime import comment, like, retweet
 from tests.test_notifications import notifications_of
 
 NODES = """query($ids: [ID!]!) { nodes(ids: $ids) {
@@ -16,6 +16,7 @@ NODES = """query($ids: [ID!]!) { nodes(ids: $ids) {
   ... on Notification { kind }
 } }"""
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
+BLOCK = "mutation($id: ID!) { block(userId: $id) { id } }"
 
 
 async def test_nodes_resolves_every_type_in_order(api: Api) -> None:
@@ -57,6 +58,24 @@ async def test_nodes_costs_the_same_round_trips_for_any_number_of_ids(api: Api) 
             await api.gql(NODES, {"ids": ids}, author.token)
         trips[count] = (counted.mongo, counted.redis)
     assert trips[1] == trips[20], trips
+
+
+async def test_retweets_behind_blocks_cost_the_same_round_trips_however_many(api: Api) -> None:
+    author, retweeter, reader, stranger = [await api.sign_up(h) for h in ("author", "rt", "reader", "x")]
+    originals = [(await api.post(author, f"tweet {n}"))["id"] for n in range(10)]
+    copies = [await retweet(api, retweeter, original) for original in originals]
+    await api.gql(BLOCK, {"id": stranger.id}, reader.token)  # a block to check every tweet against
+    await api.gql(BLOCK, {"id": reader.id}, author.token)  # and one that hides them all
+    await api.gql(NODES, {"ids": copies}, reader.token)  # warm: caches and the reader's sets
+    trips = {}
+    for count in (1, 10):
+        with count_round_trips() as counted:
+            data = await api.gql(NODES, {"ids": copies[:count]}, reader.token)
+        assert data["nodes"] == [None] * count  # retweets of a tweet behind a block
+        trips[count] = (counted.mongo, counted.redis)
+    assert trips[1] == trips[10], trips
+    shown = await api.gql(NODES, {"ids": copies[:2]}, stranger.token)
+    assert [node["__typename"] for node in shown["nodes"]] == ["Tweet", "Tweet"]
 
 
 async def test_nodes_hides_what_a_block_hides_and_deleted_tweets(api: Api) -> None:

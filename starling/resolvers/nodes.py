@@ -19,7 +19,8 @@ from typing import Literal
 
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import BadUserInput
-from starling.resolvers.relations import tweet_visible
+from starling.resolvers.pagination import Page
+from starling.resolvers.relations import visible_tweets
 from starling.store.documents import CachedTweetDoc, CommentDoc, NotificationDoc, UserDoc
 from starling.store.ids import parse_id
 
@@ -48,13 +49,13 @@ async def find_nodes(ctx: RequestContext, ids: list[str]) -> list[FoundNode | No
         _own_notifications(ctx, viewer_id, keys),
     )
     hidden = (await ctx.relations()).hidden_everywhere
+    visible = await _visible_tweet_ids(ctx, [tweet for tweet in tweets if tweet is not None])
     found: list[FoundNode | None] = []
     for key, user, tweet, comment in zip(keys, users, tweets, comments, strict=True):
         if user is not None:
             found.append(FoundNode("user", user))
         elif tweet is not None:
-            visible = await tweet_visible(ctx, tweet)  # answers from the loader: no round trip
-            found.append(FoundNode("tweet", visible) if visible is not None else None)
+            found.append(FoundNode("tweet", tweet) if tweet["_id"] in visible else None)
         elif comment is not None:
             found.append(FoundNode("comment", comment) if comment["author_id"] not in hidden else None)
         elif key in notifications:
@@ -62,6 +63,13 @@ async def find_nodes(ctx: RequestContext, ids: list[str]) -> list[FoundNode | No
         else:
             found.append(None)
     return found
+
+
+async def _visible_tweet_ids(ctx: RequestContext, tweets: list[CachedTweetDoc]) -> set[int]:
+    """Which of ``tweets`` the viewer may see: one ``visible_tweets`` pass for all of them
+    (the originals of retweets in one loader batch)."""
+    page = Page(items=tweets, positions=[tweet["_id"] for tweet in tweets], has_next_page=False)
+    return {tweet["_id"] for tweet in (await visible_tweets(ctx, page, feed=False)).items}
 
 
 def _parse(value: str) -> int:

@@ -302,12 +302,16 @@ class Tweet(Node):
     def media(self, info: Info) -> list[Media]:
         return media_of(info, self.media_records)
 
-    @strawberry.field(description="Users @mentioned in the text who exist.")
+    @strawberry.field(
+        description="Users @mentioned in the text who exist, but those a block stands between "
+        "with the viewer."
+    )
     async def mentions(self, info: Info) -> list[User]:
         if not self.mention_ids:
             return []
         docs = await (await info.context.loaders()).users.load_many(self.mention_ids)
-        return [User.from_doc(doc) for doc in docs if doc is not None]
+        hidden = (await info.context.relations()).hidden_everywhere
+        return [User.from_doc(doc) for doc in docs if doc is not None and doc["_id"] not in hidden]
 
     @strawberry.field(description="The tweet retweeted, on a retweet (whose text is the original's).")
     async def retweet_of(self, info: Info) -> Tweet | None:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from prometheus_client import Counter, Gauge
@@ -33,8 +33,23 @@ class SubscriberDropped(Exception):
     """The subscriber's buffer overflowed: it was not reading fast enough."""
 
 
-_DROPPED = object()
-_CLOSED = object()
+DROPPED = object()  # what a sink's ``end`` is told when it fell behind
+CLOSED = object()  # ...and when the hub stopped
+
+
+class Sink(Protocol):
+    """What the hub routes a channel's events to: a ``Subscriber`` (a queue its stream
+    reads), or a routing record that handles events as they arrive (shared execution)."""
+
+    channels: frozenset[str]
+
+    def offer(self, event: Event) -> bool:
+        """Take an event without waiting; False when this sink fell too far behind."""
+        ...
+
+    def end(self, marker: object) -> None:
+        """The hub let go of this sink: ``CLOSED`` (the hub stopped) or ``DROPPED``."""
+        ...
 
 
 class Subscriber:
@@ -79,9 +94,9 @@ class Subscriber:
 
     async def __anext__(self) -> Event:
         item = await self._queue.get()
-        if item is _DROPPED:
+        if item is DROPPED:
             raise SubscriberDropped("this subscription fell too far behind and was closed")
-        if item is _CLOSED:
+        if item is CLOSED:
             raise StopAsyncIteration
         event: Event = item  # the queue holds events and the two markers
         return event
@@ -112,8 +127,8 @@ class EventHub:
         self._queue_size = queue_size
         self._ping_seconds = ping_seconds
         self._reconnect_seconds = reconnect_seconds
-        self._routes: dict[str, set[Subscriber]] = {}
-        self._subscribers: set[Subscriber] = set()
+        self._routes: dict[str, set[Sink]] = {}
+        self._subscribers: set[Sink] = set()
         self._live: set[str] = set()
         self._touched: set[str] = set()
         self._pubsub: PubSub | None = None
@@ -160,7 +175,7 @@ class EventHub:
             await presence.stop()
         for subscriber in list(self._subscribers):
             self.remove(subscriber)
-            subscriber.end(_CLOSED)
+            subscriber.end(CLOSED)
         self._wake_waiters()
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -182,6 +197,11 @@ class EventHub:
 
     def subscribe(self, channels: Iterable[str]) -> Subscriber:
         subscriber = Subscriber(self, frozenset(channels), self._queue_size)
+        self.attach(subscriber)
+        return subscriber
+
+    def attach(self, subscriber: Sink) -> None:
+        """Route the events of ``subscriber.channels`` to it until ``remove``."""
         self._subscribers.add(subscriber)
         for channel in subscriber.channels:
             routed = self._routes.setdefault(channel, set())
@@ -189,9 +209,13 @@ class EventHub:
                 self._touch(channel)  # a channel this process did not want a moment ago
             routed.add(subscriber)
         LIVE_SUBSCRIBERS.inc()
-        return subscriber
 
-    async def until_live(self, subscriber: Subscriber) -> None:
+    @property
+    def queue_size(self) -> int:
+        """How many events a subscriber may be behind before it is dropped."""
+        return self._queue_size
+
+    async def until_live(self, subscriber: Sink) -> None:
         """Return once Redis delivers every channel of ``subscriber`` to this hub (its
         ``SUBSCRIBE`` has been answered), or the subscriber is gone. From then on nothing
         published on them is missed: what a stream reads from durable state after this,
@@ -203,7 +227,7 @@ class EventHub:
         synced, self._synced = self._synced, asyncio.Event()
         synced.set()
 
-    def remove(self, subscriber: Subscriber) -> None:
+    def remove(self, subscriber: Sink) -> None:
         """Forget a subscriber (idempotent); channels nobody else wants are unsubscribed."""
         if subscriber not in self._subscribers:
             return
@@ -237,7 +261,7 @@ class EventHub:
                 LIVE_EVENTS.inc()
             else:
                 self.remove(subscriber)
-                subscriber.end(_DROPPED)
+                subscriber.end(DROPPED)
                 LIVE_DROPPED.inc()
                 log.info("dropped a live subscriber that fell %d events behind", self._queue_size)
 

@@ -210,9 +210,12 @@ class TransportWSHandler(_SharedOperations, BaseGraphQLTransportWSHandler[Reques
                 code=DUPLICATE_ID, reason=f"Subscriber for {operation_id} already exists"
             )
             return
-        if self.connection_acknowledged and operation_id not in self.operations:
-            if await self._open_shared(operation_id, message["payload"]):
-                return
+        if (
+            self.connection_acknowledged
+            and operation_id not in self.operations
+            and await self._open_shared(operation_id, message["payload"])
+        ):
+            return
         await super().handle_subscribe(message)
 
     async def cleanup_operation(self, operation_id: str) -> None:
@@ -224,7 +227,7 @@ class TransportWSHandler(_SharedOperations, BaseGraphQLTransportWSHandler[Reques
         await super().shutdown()
 
     async def terminate(self, code: int, reason: str) -> None:
-        adapter: TextFrameWebSocketAdapter = self.websocket  # type: ignore[assignment]
+        adapter: TextFrameWebSocketAdapter = self.websocket
         adapter.terminating = True
         self._close_all_shared()
         for operation_id in list(self.operations):
@@ -278,7 +281,7 @@ class LegacyWSHandler(_SharedOperations, BaseGraphQLWSHandler[RequestContext, No
             await self.websocket.close(code=INIT_TIMEOUT_CODE, reason="Connection initialisation timeout")
 
     async def terminate(self, code: int, reason: str) -> None:
-        adapter: TextFrameWebSocketAdapter = self.websocket  # type: ignore[assignment]
+        adapter: TextFrameWebSocketAdapter = self.websocket
         await adapter.terminate(code, reason)
         self._close_all_shared()
         for task in list(self.tasks.values()):

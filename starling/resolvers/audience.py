@@ -22,7 +22,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from starling.store.documents import CachedTweetDoc
-from starling.store.mongo import MongoCollection
+from starling.store.mongo_api import MongoCollection
 from starling.store.relations import (
     RelationKind,
     Relations,

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 import orjson
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -79,17 +80,17 @@ from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import RateLimited
 from starling.resolvers.limits import charge_cost
 from starling.resolvers.live import FELL_BEHIND, RECENT_TWEETS_REMEMBERED, FeedChange
+from starling.schema.budget import UNCOSTED_OPERATION
 from starling.schema.errors import classify
 from starling.schema.execution import StarlingExecutor
 from starling.schema.feed_events import feed_event
 from starling.schema.limits import Documents
 from starling.schema.types import Tweet
 from starling.store.documents import CachedTweetDoc
-from starling.schema.budget import UNCOSTED_OPERATION
 from starling.store.pubsub import Event
-from starling.store.services import Services
 from starling.store.pubsub.hub import DROPPED
 from starling.store.pubsub.publishing import is_deletion
+from starling.store.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +160,13 @@ def _shareable(
             fragment = fragments.get(selection.name.value)
             if fragment is None:
                 return False
-            condition, inner = fragment.type_condition, fragment.selection_set
+            inner = fragment.selection_set
+            scope = schema.get_type(fragment.type_condition.name.value)
         elif isinstance(selection, InlineFragmentNode):
             condition, inner = selection.type_condition, selection.selection_set
+            scope = schema.get_type(condition.name.value) if condition is not None else parent
         else:
             return False
-        scope = schema.get_type(condition.name.value) if condition is not None else parent
         if scope is None or not _shareable(schema, scope, inner, fragments):
             return False
     return True
@@ -359,7 +361,7 @@ class SharedSubscription:
         if sending.cancelled() or sending.exception() is not None:
             self.close()
             return
-        while self._backlog and self._inflight is None and not self.closed:
+        while self._backlog and self._inflight is None:
             self._start(self._backlog.popleft())
 
     def close(self) -> None:
@@ -377,7 +379,7 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 
 
 def _fell_behind() -> list[dict[str, Any]]:
-    return [classify(GraphQLError(FELL_BEHIND, original_error=RateLimited(FELL_BEHIND))).formatted]
+    return [dict(classify(GraphQLError(FELL_BEHIND, original_error=RateLimited(FELL_BEHIND))).formatted)]
 
 
 # The marker a viewer field's value has in the shared result until each frame fills it in;
@@ -444,6 +446,7 @@ class _Group:
         if result is None:  # deleted meanwhile
             return
         services = self.feeds.services
+        assert services is not None  # set by the first open
         viewers = {s.viewer_id for s in audience_}
         if result.tweet is not None:
             hidden = await audience.hidden_from(services, result.tweet, result.original, viewers)
@@ -516,6 +519,7 @@ class _Group:
         )
         if is_awaitable(outcome):
             outcome = await outcome
+        assert isinstance(outcome, ExecutionResult)
         SHARED_EXECUTIONS.inc()
         data = outcome.data
         if data is not None:
@@ -530,7 +534,7 @@ class _Group:
         parts = _MARKED.split(orjson.dumps(payload).decode())
         return _Result(
             segments=parts[0::2],
-            slots=[slots.found[int(n)][1:] for n in parts[1::2]],  # type: ignore[misc]
+            slots=[(slots.found[int(n)][1], slots.found[int(n)][2]) for n in parts[1::2]],
             tweet=tweet,
             original=original,
             made=now,

@@ -1,9 +1,10 @@
 """Live subscribers held by one API process, and how fast events reach them.
 
 One Starling server runs as its own process (uvicorn, embedded MongoDB, the worker
-in-process); this process is the load: N WebSocket clients (the ``websockets`` library,
-speaking graphql-transport-ws), each subscribed to ``homeFeed { id author { handle } }``
-as a different viewer. Viewers are signed tokens minted with the server's TOKEN_SECRET for
+in-process); this process is the load: N WebSocket clients (raw sockets, one
+``asyncio.Protocol`` each, speaking graphql-transport-ws), each subscribed to
+``homeFeed { id viewerHasLiked author { handle } }`` as a different viewer (one shared
+execution per event for all of them, ``starling.schema.shared``). Viewers are signed tokens minted with the server's TOKEN_SECRET for
 N user IDs (signing up thousands of users would only time argon2); the tweets are real,
 posted over HTTP by a real author, so each event is hydrated as in production.
 
@@ -16,12 +17,12 @@ publish time (one clock: this process publishes and receives):
 
 Memory: the server's resident set (``/proc/<pid>/status`` VmRSS) before the clients
 connect and once all N subscriptions are live; the difference over N is the cost of one
-subscriber (WebSocket, protocol handler, operation task, hub queue, Redis channel).
+subscriber (WebSocket, protocol handler, context, the hub's routing record, Redis channel).
 
-    python -m bench.subscribers [--subscribers 5000] [--bursts 3] [--sparse 200] [--quick] [--out DIR]
+    python -m bench.subscribers [--subscribers 10000] [--bursts 3] [--sparse 200] [--quick] [--out DIR]
 
 Writes ``subscribers.json`` and ``subscribers.md`` to ``bench/results`` (or ``--out``).
-Loopback only; about a minute with the defaults on two cores.
+Loopback only; about three minutes with the defaults on two cores.
 """
 
 from __future__ import annotations
@@ -493,7 +494,7 @@ def markdown(result: dict[str, Any]) -> str:
 `python -m bench.subscribers --subscribers {n} --bursts {burst["rounds"]} --sparse {sparse["count"]}`, \
 {result["date"]}, {result["machine"]["cpus"]} CPUs shared by the server, the load generator and Redis.
 
-{n} WebSocket clients ({setup["protocol"]}, `websockets`), each subscribed as its own viewer to \
+{n} WebSocket clients ({setup["protocol"]}, a raw-socket client), each subscribed as its own viewer to \
 `{setup["query"]}`, held by one uvicorn process ({setup["server"]}). Events are published the way \
 the fan-out publishes them (a pipeline of `PUBLISH`, one per follower's channel); latency is the \
 client's receive time minus the publish time, on one clock.
@@ -504,15 +505,24 @@ client's receive time minus the publish time, on one clock.
 
 - **One Redis connection** carries every channel of the process: the event hub subscribes a \
 channel when its first local subscriber arrives and drops it when the last leaves.
+- **Shared execution** (`starling.schema.shared`): every subscriber of the same operation is a \
+routing record in the hub, not a Strawberry operation task with a graphql-core subscription \
+generator. An event is executed once for all of them (tweet from the Redis cache, author from \
+MongoDB), serialised once, and each frame is that payload spliced with the subscriber's \
+operation id; `viewerHasLiked` is filled in per subscriber from one query for the whole audience, \
+and blocks and mutes are applied per subscriber from the author's side (one Redis read, one query).
 - **Sparse** is the latency of one event while all {n} connections are held: Redis, the hub, \
-one GraphQL execution (tweet from the Redis cache, author from MongoDB, fresh loaders), one frame.
-- **Burst** is {n} events at once, a whole fan-out batch landing on one process. They are \
-served one after another on one core, so a burst's p50 is about half the time the process needs \
-for all of them and its p99 about all of it; the figure to read is deliveries per second. \
-More API processes divide it: each serves only its own subscribers' channels.
-- **Memory per subscriber** is the resident-set growth over the subscribers: uvicorn's \
-WebSocket protocol, strawberry's connection handler and operation task, graphql-core's \
-subscription executor, the hub's bounded queue and routing entry.
+the shared execution (one subscriber), one frame.
+- **Burst** is {n} events at once, a whole fan-out batch landing on one process (one `PUBLISH` \
+per follower's channel, as the fan-out does). The process reads them from Redis in many chunks, \
+executes the event once and reuses the result for the rest of the burst; what remains per \
+delivery is reading the Redis message, routing it, and writing one frame. The server, Redis and \
+the load generator share the two cores, so the figure is a floor.
+- **Memory per subscriber** is the resident-set growth over the subscribers: uvicorn's sans-I/O \
+WebSocket protocol (the one `starling serve` runs), the ASGI task and Strawberry's connection \
+handler, the connection's context, and the hub's routing record.
+- **The client** is a raw-socket WebSocket client (one `asyncio.Protocol` per connection, frames \
+parsed by hand, the tweet ID found in the bytes) so that it costs little of the shared cores.
 """
 
 

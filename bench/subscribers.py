@@ -5,7 +5,8 @@ in-process); this process is the load: N WebSocket clients (raw sockets, one
 ``asyncio.Protocol`` each, speaking graphql-transport-ws), each subscribed to
 ``homeFeed { id viewerHasLiked author { handle } }`` as a different viewer (one shared
 execution per event for all of them, ``starling.schema.shared``). Viewers are signed
-tokens minted with the server's TOKEN_SECRET for N user IDs (signing up thousands of users would only time argon2); the tweets are real,
+tokens minted with the server's TOKEN_SECRET for N user IDs (signing up thousands of users
+would only time argon2); the tweets are real,
 posted over HTTP by a real author, so each event is hydrated as in production.
 
 Events are published exactly as the fan-out worker publishes them (``queue_feed_events``,

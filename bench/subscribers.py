@@ -136,6 +136,8 @@ def start_server(redis_url: str) -> Server:
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
         # The WebSocket protocol `starling serve` runs (uvicorn's sans-I/O websockets one).
         "--ws", "starling.server:GoingAwayWebSocketProtocol",
+        # ...and no proxy headers, as `starling serve` runs it (starling.server.run).
+        "--no-proxy-headers",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -203,6 +203,13 @@ class TransportWSHandler(_SharedOperations, BaseGraphQLTransportWSHandler[Reques
         self.schema = _SubscriptionsOnly(self.schema)  # type: ignore[assignment]
         self.context.close_connection = self.terminate
 
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        # Strawberry cancels its connection_init timeout here but keeps the task, and with it
+        # the CancelledError and its traceback, for the connection's life (~1 KiB a socket).
+        # The cancelled task finishes by itself; shutdown has nothing left to wait for.
+        self.connection_init_timeout_task = None
+
     async def handle_subscribe(self, message: Any) -> None:
         operation_id = message["id"]
         if operation_id in self.shared:

@@ -16,15 +16,34 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from starling.config import Settings
 from starling.logs import LogFormat, logging_config
 
 GOING_AWAY = 1001
+# The scope extension through which the app writes a text frame without awaiting the ASGI
+# send (``GoingAwayWebSocketProtocol.write_text``): ``extensions[WRITE_TEXT](payload)``.
+WRITE_TEXT = "starling.websocket.write_text"
+FIN_TEXT = 0x81  # RFC 6455: FIN, opcode 1 (text); server frames are not masked
+SHORT_PAYLOAD_MAX = 125
+MEDIUM_PAYLOAD_MAX = 0xFFFF
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked text frame (RFC 6455 section 5.2)."""
+    size = len(payload)
+    if size <= SHORT_PAYLOAD_MAX:
+        return struct.pack("!BB", FIN_TEXT, size) + payload
+    if size <= MEDIUM_PAYLOAD_MAX:
+        return struct.pack("!BBH", FIN_TEXT, 126, size) + payload
+    return struct.pack("!BBQ", FIN_TEXT, 127, size) + payload
 
 
 class Inbox:
@@ -101,12 +120,32 @@ class GoingAwayWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag(True)  # type: ignore[assignment]
 
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # none when the handshake was refused
+        if scope is not None:
+            scope["extensions"][WRITE_TEXT] = self.write_text
+
+    def write_text(self, payload: bytes) -> bool:
+        """Write one text frame now; False when it cannot go at once (the handshake is not
+        through, the transport is paused, or frames are compressed): then the ASGI send,
+        which waits. ``ClientDisconnected`` when the socket is closed or closing."""
+        if self.disconnected or self.close_sent or self.transport.is_closing():
+            raise ClientDisconnected
+        conn = self.conn
+        if not self.handshake_complete or not self.writable.is_set() or conn.extensions:
+            return False
+        if conn.state is not State.OPEN:
+            raise ClientDisconnected
+        self.transport.write(text_frame(payload))
+        return True
+
     def start_keepalive(self) -> None:
         # Called once the handshake's response is written: nothing reads the handshake's
         # request or response again (the app has its scope). websockets' parser generator
         # holds the request for the connection's life too: its headers are emptied.
         self.request.headers.clear()
-        self.request = self.response = None
+        self.request = self.response = None  # type: ignore[assignment]
         super().start_keepalive()
 
     def shutdown(self) -> None:

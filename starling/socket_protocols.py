@@ -37,6 +37,7 @@ from strawberry.types.graphql import OperationType
 
 from starling.resolvers.context import RequestContext
 from starling.schema.shared import SharedFeeds, SharedSubscription
+from starling.server import WRITE_TEXT
 
 INIT_TIMEOUT_CODE = 4408  # graphql-transport-ws's code, used for both protocols
 BAD_REQUEST = 4400
@@ -116,6 +117,21 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 
+    def write_now(self, text: str) -> bool:
+        """Send a text frame without waiting, through the server's ``WRITE_TEXT`` extension;
+        False when it cannot go at once (no such extension, the peer is not reading): then
+        ``send_text``, which waits for the socket."""
+        if self.terminating:
+            return True  # dropped, as send_text drops it
+        write = self.ws.scope.get("extensions", {}).get(WRITE_TEXT)
+        if write is None:
+            return False
+        try:
+            written: bool = write(text.encode())
+        except OSError as exc:  # uvicorn's ClientDisconnected
+            raise WebSocketDisconnected from exc
+        return written
+
     async def terminate(self, code: int, reason: str) -> None:
         self.terminating = True
         # The client may be gone already, or the socket closing for another reason.
@@ -170,6 +186,10 @@ class _SharedOperations:
     def send_text(self, text: str) -> Coroutine[Any, Any, None]:
         adapter: TextFrameWebSocketAdapter = self.websocket
         return adapter.send_text(text)
+
+    def write_now(self, text: str) -> bool:
+        adapter: TextFrameWebSocketAdapter = self.websocket
+        return adapter.write_now(text)
 
     async def end_shared(self, operation_id: str, errors: list[dict[str, Any]] | None) -> None:
         self.shared.pop(operation_id, None)

@@ -232,6 +232,11 @@ class SharedOwner(Protocol):
 
     def send_text(self, text: str) -> Coroutine[Any, Any, None]: ...
 
+    def write_now(self, text: str) -> bool:
+        """Send a frame at once if the socket takes it without waiting; False if not (then
+        ``send_text``); raises when the socket is gone."""
+        ...
+
     async def end_shared(self, operation_id: str, errors: list[dict[str, Any]] | None) -> None:
         """The server ended the subscription: send its last frames (``errors`` first, if
         any, then ``complete``) and forget it."""
@@ -345,6 +350,12 @@ class SharedSubscription:
         self._start(frame)
 
     def _start(self, frame: str) -> None:
+        try:
+            if self._owner.write_now(frame):
+                return
+        except Exception:  # the socket is gone: the handler ends the operation itself
+            self.close()
+            return
         coro = self._owner.send_text(frame)
         try:
             yielded = coro.send(None)

@@ -16,12 +16,20 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+try:  # the hiredis parser's "nothing buffered" answer (``EventHub._drain``)
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover - another redis-py layout: no draining
+    NOT_ENOUGH_DATA = None
+
 from starling.store.pubsub.presence import Presence, chunks
 from starling.store.pubsub.publishing import Event
 
 log = logging.getLogger(__name__)
 
 RECONNECT_MAX_SECONDS = 30.0
+# A published message as the parser gives it: [b"message", channel, data].
+MESSAGE_KINDS = (b"message", "message")
+MESSAGE_REPLY_LENGTH = 3
 
 LIVE_SUBSCRIBERS = Gauge("starling_live_subscribers", "Live event subscriptions held by this process")
 LIVE_CHANNELS = Gauge("starling_live_channels", "Redis channels this process's event hub subscribes")
@@ -301,18 +309,41 @@ class EventHub:
                 awaiting_pong = True
                 continue
             awaiting_pong = False
-            kind = message["type"]
-            if kind not in ("message", "subscribe", "unsubscribe"):
+            self._handle(message)
+            await self._drain(pubsub)
+
+    async def _drain(self, pubsub: PubSub) -> None:
+        """Handle the replies already read from the socket and parsed (a burst of thousands
+        of messages arrives in a few reads) without ``get_message``'s per-message timeout
+        and health check; a message straight to ``_dispatch``, anything else through
+        redis-py's own handling. Only with the hiredis parser, whose buffer can be asked."""
+        connection = pubsub.connection
+        reader = getattr(getattr(connection, "_parser", None), "_reader", None)
+        gets = getattr(reader, "gets", None)
+        if gets is None or NOT_ENOUGH_DATA is None:
+            return
+        while (reply := gets()) is not NOT_ENOUGH_DATA and reply is not False:
+            if isinstance(reply, list) and len(reply) == MESSAGE_REPLY_LENGTH and reply[0] in MESSAGE_KINDS:
+                channel = reply[1]
+                self._dispatch(channel.decode() if isinstance(channel, bytes) else channel, reply[2])
                 continue
-            channel = message["channel"]
-            channel = channel.decode() if isinstance(channel, bytes) else channel
-            if kind == "message":
-                self._dispatch(channel, message["data"])
-            elif kind == "subscribe":
-                self._confirmed.add(channel)
-                self._wake_waiters()
-            else:
-                self._confirmed.discard(channel)
+            message = await pubsub.handle_message(reply)
+            if message is not None:
+                self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind not in ("message", "subscribe", "unsubscribe"):
+            return
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        if kind == "message":
+            self._dispatch(channel, message["data"])
+        elif kind == "subscribe":
+            self._confirmed.add(channel)
+            self._wake_waiters()
+        else:
+            self._confirmed.discard(channel)
 
     async def _reconnect(self) -> None:
         async with self._commands:

@@ -519,11 +519,16 @@ the shared execution (one subscriber), one frame.
 - **Burst** is {n} events at once, a whole fan-out batch landing on one process (one `PUBLISH` \
 per follower's channel, as the fan-out does). The process reads them from Redis in many chunks, \
 executes the event once and reuses the result for the rest of the burst; what remains per \
-delivery is reading the Redis message, routing it, and writing one frame. The server, Redis and \
-the load generator share the two cores, so the figure is a floor.
+delivery is handling the Redis message (the hub drains what the parser has buffered, without a \
+per-message timeout), routing it, and writing one frame straight to the transport (the ASGI send \
+only for a peer that is not reading). The server, Redis and the load generator share the two \
+cores, so the figure is a floor.
 - **Memory per subscriber** is the resident-set growth over the subscribers: uvicorn's sans-I/O \
-WebSocket protocol (the one `starling serve` runs), the ASGI task and Strawberry's connection \
-handler, the connection's context, and the hub's routing record.
+WebSocket protocol (the one `starling serve` runs, with its receive queue and writable flag \
+slimmed and the handshake's request and response let go), the ASGI task and Strawberry's \
+connection handler, the connection's context and session watch, and the hub's routing record. \
+The client does not negotiate permessage-deflate; a browser does, and its zlib state costs more \
+than all of these.
 - **The client** is a raw-socket WebSocket client (one `asyncio.Protocol` per connection, frames \
 parsed by hand, the tweet ID found in the bytes) so that it costs little of the shared cores.
 """

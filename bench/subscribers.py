@@ -1,10 +1,12 @@
 """Live subscribers held by one API process, and how fast events reach them.
 
 One Starling server runs as its own process (uvicorn, embedded MongoDB, the worker
-in-process); this process is the load: N WebSocket clients (the ``websockets`` library,
-speaking graphql-transport-ws), each subscribed to ``homeFeed { id author { handle } }``
-as a different viewer. Viewers are signed tokens minted with the server's TOKEN_SECRET for
-N user IDs (signing up thousands of users would only time argon2); the tweets are real,
+in-process); this process is the load: N WebSocket clients (raw sockets, one
+``asyncio.Protocol`` each, speaking graphql-transport-ws), each subscribed to
+``homeFeed { id viewerHasLiked author { handle } }`` as a different viewer (one shared
+execution per event for all of them, ``starling.schema.shared``). Viewers are signed
+tokens minted with the server's TOKEN_SECRET for N user IDs (signing up thousands of users
+would only time argon2); the tweets are real,
 posted over HTTP by a real author, so each event is hydrated as in production.
 
 Events are published exactly as the fan-out worker publishes them (``queue_feed_events``,
@@ -16,18 +18,19 @@ publish time (one clock: this process publishes and receives):
 
 Memory: the server's resident set (``/proc/<pid>/status`` VmRSS) before the clients
 connect and once all N subscriptions are live; the difference over N is the cost of one
-subscriber (WebSocket, protocol handler, operation task, hub queue, Redis channel).
+subscriber (WebSocket, protocol handler, context, the hub's routing record, Redis channel).
 
-    python -m bench.subscribers [--subscribers 5000] [--bursts 3] [--sparse 200] [--quick] [--out DIR]
+    python -m bench.subscribers [--subscribers 10000] [--bursts 3] [--sparse 200] [--quick] [--out DIR]
 
 Writes ``subscribers.json`` and ``subscribers.md`` to ``bench/results`` (or ``--out``).
-Loopback only; about a minute with the defaults on two cores.
+Loopback only; about three minutes with the defaults on two cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -39,7 +42,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,7 +50,6 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 from redis.asyncio import Redis
-from websockets.asyncio.client import ClientConnection, connect
 
 from bench.stats import percentile
 from starling.resolvers.tokens import issue_token
@@ -57,13 +59,12 @@ from starling.store.pubsub.publishing import queue_feed_events
 from starling.store.redis import PrivateRedisServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
-QUERY = "subscription { homeFeed { id author { handle } } }"
+QUERY = "subscription { homeFeed { id viewerHasLiked author { handle } } }"
 CONNECT_CONCURRENCY = 64
 SETTLE_SECONDS = 120.0
 DELIVERY_TIMEOUT_SECONDS = 60.0
 TOKEN_TTL_SECONDS = 3600
 PUBLISH_CHUNK = 1000  # PUBLISHes per pipeline, as a fan-out batch
-COMPRESSION: str | None = None
 
 
 def free_port() -> int:
@@ -133,6 +134,10 @@ def start_server(redis_url: str) -> Server:
     command = [
         sys.executable, "-m", "uvicorn", "starling.cli:app_from_environment", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        # The WebSocket protocol `starling serve` runs (uvicorn's sans-I/O websockets one).
+        "--ws", "starling.server:GoingAwayWebSocketProtocol",
+        # ...and no proxy headers, as `starling serve` runs it (starling.server.run).
+        "--no-proxy-headers",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -151,55 +156,140 @@ def start_server(redis_url: str) -> Server:
 
 
 # -- the clients -------------------------------------------------------------------------
+# Raw sockets: one asyncio.Protocol per connection that frames and unframes WebSocket by
+# hand (no per-frame tasks, futures or parsed JSON: the tweet ID is found in the bytes), so
+# that the load generator, which shares the cores with the server, costs little per frame.
+
+FIN_TEXT, PONG, PING, CLOSE = 0x81, 0x8A, 0x9, 0x8
+TWEET_ID = b'"homeFeed":{"id":"'
 
 
-@dataclass
-class Subscriber:
-    user_id: int
-    socket: ClientConnection
-    received: dict[str, float] = field(default_factory=dict)  # tweet id -> receive time
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    reader: asyncio.Task[None] | None = None
-
-    async def read(self) -> None:
-        async for raw in self.socket:
-            message = orjson.loads(raw)
-            if message["type"] == "next":
-                now = time.perf_counter()
-                tweet = message["payload"]["data"]["homeFeed"]
-                self.received[tweet["id"]] = now
-                self.arrived.set()
-            elif message["type"] in ("error", "complete"):
-                raise RuntimeError(f"subscription ended: {message}")
+def client_frame(opcode_byte: int, payload: bytes) -> bytes:
+    """A masked client frame; the mask is zero (allowed, and XOR-free)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes([opcode_byte, 0x80 | size])
+    elif size < 1 << 16:
+        header = bytes([opcode_byte, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        header = bytes([opcode_byte, 0x80 | 127]) + size.to_bytes(8, "big")
+    return header + b"\0\0\0\0" + payload
 
 
-async def open_subscriber(ws_url: str, user_id: int, token: str) -> Subscriber:
-    socket = await connect(
-        ws_url,
-        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-        ping_interval=None,
-        open_timeout=60,
-        compression=COMPRESSION,
-        proxy=None,  # loopback; and looking proxies up costs more than the handshake
+class Subscriber(asyncio.Protocol):
+    def __init__(self, user_id: int, host: str, token: str) -> None:
+        self.user_id = user_id
+        self.host = host
+        self.token = token
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.ready = asyncio.get_running_loop().create_future()
+        self.received: dict[str, float] = {}  # tweet id -> receive time
+        self.arrived = asyncio.Event()
+        self.failure: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        transport.write(
+            (
+                f"GET /graphql HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buffer.startswith(b"HTTP/1.1 101"):
+                self.fail(self.buffer[:end].decode(errors="replace"))
+                return
+            del self.buffer[: end + 4]
+            self.upgraded = True
+            self.send(
+                orjson.dumps(
+                    {"type": "connection_init", "payload": {"authorization": f"Bearer {self.token}"}}
+                )
+            )
+            self.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
+        self.unframe()
+
+    def unframe(self) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            size, start = buffer[1] & 0x7F, 2
+            if size == 126:
+                if len(buffer) < 4:
+                    return
+                size, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    return
+                size, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + size:
+                return
+            opcode, payload = buffer[0] & 0x0F, bytes(buffer[start : start + size])
+            del buffer[: start + size]
+            if opcode == 1:
+                self.on_text(payload)
+            elif opcode == PING and self.transport is not None:
+                self.transport.write(client_frame(PONG, payload))
+            elif opcode == CLOSE:
+                self.fail(f"closed: {payload!r}")
+
+    def on_text(self, payload: bytes) -> None:
+        at = payload.find(TWEET_ID)
+        if at >= 0:
+            now = time.perf_counter()
+            start = at + len(TWEET_ID)
+            self.received[payload[start : payload.index(b'"', start)].decode()] = now
+            self.arrived.set()
+        elif b'"connection_ack"' in payload:
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif b'"type":"error"' in payload or b'"type":"complete"' in payload or b'"errors"' in payload:
+            self.fail(payload.decode())
+
+    def send(self, payload: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(client_frame(FIN_TEXT, payload))
+
+    def fail(self, why: str) -> None:
+        self.failure = self.failure or why
+        if not self.ready.done():
+            self.ready.set_exception(RuntimeError(why))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(f"connection lost: {exc}")
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_subscriber(url: str, user_id: int, token: str) -> Subscriber:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    loop = asyncio.get_running_loop()
+    _, subscriber = await loop.create_connection(
+        lambda: Subscriber(user_id, f"{host}:{port}", token), host, port
     )
-    await socket.send(
-        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
-    )
-    ack = orjson.loads(await socket.recv())
-    if ack["type"] != "connection_ack":
-        raise RuntimeError(f"no ack: {ack}")
-    await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
-    subscriber = Subscriber(user_id, socket)
-    subscriber.reader = asyncio.create_task(subscriber.read())
+    await asyncio.wait_for(subscriber.ready, 60)
     return subscriber
 
 
-async def open_all(ws_url: str, user_ids: list[int], secret: str) -> list[Subscriber]:
+async def open_all(url: str, user_ids: list[int], secret: str) -> list[Subscriber]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def one(user_id: int) -> Subscriber:
         async with gate:
-            return await open_subscriber(ws_url, user_id, issue_token(secret, user_id, TOKEN_TTL_SECONDS))
+            return await open_subscriber(url, user_id, issue_token(secret, user_id, TOKEN_TTL_SECONDS))
 
     return list(await asyncio.gather(*(one(user_id) for user_id in user_ids)))
 
@@ -316,9 +406,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
         await asyncio.sleep(1.0)
         rss_before = rss_kib(server.pid)
         connect_started = time.perf_counter()
-        subscribers = await open_all(
-            server.url.replace("http", "ws") + "/graphql", user_ids, server.env["TOKEN_SECRET"]
-        )
+        subscribers = await open_all(server.url, user_ids, server.env["TOKEN_SECRET"])
         await wait_subscribed(redis, channels)
         connect_seconds = time.perf_counter() - connect_started
         await asyncio.sleep(1.0)
@@ -328,9 +416,9 @@ async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
         sparse = await sparse_phase(redis, keys, subscribers, tweets[: args.sparse])
         burst, completions = await burst_phase(redis, keys, subscribers, tweets[args.sparse :])
         rss_after = rss_kib(server.pid)
-        failed = [s.reader for s in subscribers if s.reader is not None and s.reader.done()]
+        failed = [s.failure for s in subscribers if s.failure is not None]
         if failed:
-            raise RuntimeError(f"{len(failed)} subscriptions ended early: {failed[0].exception()}")
+            raise RuntimeError(f"{len(failed)} subscriptions ended early: {failed[0]}")
         return {
             "benchmark": "subscribers",
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -344,7 +432,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
                 "query": QUERY,
                 "protocol": "graphql-transport-ws",
                 "server": "uvicorn, 1 process, embedded MongoDB, worker in-process",
-                "client": "websockets, 1 process, same machine",
+                "client": "raw-socket WebSocket client (asyncio.Protocol), 1 process, same machine",
             },
             "connect": {
                 "seconds": round(connect_seconds, 2),
@@ -368,9 +456,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
         }
     finally:
         for subscriber in subscribers:
-            if subscriber.reader is not None:
-                subscriber.reader.cancel()
-        await asyncio.gather(*(s.socket.close() for s in subscribers), return_exceptions=True)
+            subscriber.close()
         server.stop()
         async for key in redis.scan_iter(f"{keys.prefix}*"):
             await redis.delete(key)
@@ -411,7 +497,7 @@ def markdown(result: dict[str, Any]) -> str:
 `python -m bench.subscribers --subscribers {n} --bursts {burst["rounds"]} --sparse {sparse["count"]}`, \
 {result["date"]}, {result["machine"]["cpus"]} CPUs shared by the server, the load generator and Redis.
 
-{n} WebSocket clients ({setup["protocol"]}, `websockets`), each subscribed as its own viewer to \
+{n} WebSocket clients ({setup["protocol"]}, a raw-socket client), each subscribed as its own viewer to \
 `{setup["query"]}`, held by one uvicorn process ({setup["server"]}). Events are published the way \
 the fan-out publishes them (a pipeline of `PUBLISH`, one per follower's channel); latency is the \
 client's receive time minus the publish time, on one clock.
@@ -422,15 +508,29 @@ client's receive time minus the publish time, on one clock.
 
 - **One Redis connection** carries every channel of the process: the event hub subscribes a \
 channel when its first local subscriber arrives and drops it when the last leaves.
+- **Shared execution** (`starling.schema.shared`): every subscriber of the same operation is a \
+routing record in the hub, not a Strawberry operation task with a graphql-core subscription \
+generator. An event is executed once for all of them (tweet from the Redis cache, author from \
+MongoDB), serialised once, and each frame is that payload spliced with the subscriber's \
+operation id; `viewerHasLiked` is filled in per subscriber from one query for the whole audience, \
+and blocks and mutes are applied per subscriber from the author's side (one Redis read, one query).
 - **Sparse** is the latency of one event while all {n} connections are held: Redis, the hub, \
-one GraphQL execution (tweet from the Redis cache, author from MongoDB, fresh loaders), one frame.
-- **Burst** is {n} events at once, a whole fan-out batch landing on one process. They are \
-served one after another on one core, so a burst's p50 is about half the time the process needs \
-for all of them and its p99 about all of it; the figure to read is deliveries per second. \
-More API processes divide it: each serves only its own subscribers' channels.
-- **Memory per subscriber** is the resident-set growth over the subscribers: uvicorn's \
-WebSocket protocol, strawberry's connection handler and operation task, graphql-core's \
-subscription executor, the hub's bounded queue and routing entry.
+the shared execution (one subscriber), one frame.
+- **Burst** is {n} events at once, a whole fan-out batch landing on one process (one `PUBLISH` \
+per follower's channel, as the fan-out does). The process reads them from Redis in many chunks, \
+executes the event once and reuses the result for the rest of the burst; what remains per \
+delivery is handling the Redis message (the hub drains what the parser has buffered, without a \
+per-message timeout), routing it, and writing one frame straight to the transport (the ASGI send \
+only for a peer that is not reading). The server, Redis and the load generator share the two \
+cores, so the figure is a floor.
+- **Memory per subscriber** is the resident-set growth over the subscribers: uvicorn's sans-I/O \
+WebSocket protocol (the one `starling serve` runs, with its receive queue and writable flag \
+slimmed and the handshake's request and response let go), the ASGI task and Strawberry's \
+connection handler, the connection's context and session watch, and the hub's routing record. \
+The client does not negotiate permessage-deflate; a browser does, and its zlib state costs more \
+than all of these.
+- **The client** is a raw-socket WebSocket client (one `asyncio.Protocol` per connection, frames \
+parsed by hand, the tweet ID found in the bytes) so that it costs little of the shared cores.
 """
 
 
@@ -447,7 +547,7 @@ def redis_for_bench() -> tuple[str, PrivateRedisServer | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", type=int, default=5000, help="WebSocket subscribers held")
+    parser.add_argument("--subscribers", type=int, default=10000, help="WebSocket subscribers held")
     parser.add_argument("--bursts", type=int, default=3, help="rounds of one event to every subscriber")
     parser.add_argument("--sparse", type=int, default=200, help="single events to random subscribers")
     parser.add_argument("--quick", action="store_true", help="300 subscribers, short phases (a smoke test)")

@@ -59,6 +59,7 @@ from starling.resolvers.sessions import SessionWatch
 from starling.schema import build_schema
 from starling.schema.errors import classify
 from starling.schema.limits import Documents
+from starling.schema.shared import SharedFeeds
 from starling.socket_protocols import LegacyWSHandler, TextFrameWebSocketAdapter, TransportWSHandler
 from starling.store.gauges import sample_gauges
 from starling.store.media.local import local_media_dir
@@ -127,6 +128,7 @@ class StarlingGraphQL(GraphQL[RequestContext, None]):
         self,
         *args: Any,
         persisted_queries: PersistedQueries,
+        shared_feeds: SharedFeeds | None = None,
         origins: AllowedOrigins | None = None,
         message_max_bytes: int = Settings.model_fields["request_body_max_bytes"].default,
         **kwargs: Any,
@@ -134,6 +136,7 @@ class StarlingGraphQL(GraphQL[RequestContext, None]):
         # Subscriptions are counted by themselves (resolvers.capacity), with an error code.
         super().__init__(*args, **{**kwargs, "max_subscriptions_per_connection": None})
         self.persisted_queries = persisted_queries
+        self.shared_feeds = shared_feeds  # home feeds executed once per event (schema.shared)
         self.origins = origins or AllowedOrigins.parse("")
         self.message_max_bytes = message_max_bytes
 
@@ -375,8 +378,11 @@ def create_app(
     origins = AllowedOrigins.parse(settings.cors_allowed_origins)
     if settings.graphiql_enabled:
         offline_page()  # a page naming an asset Starling does not ship fails here, not in a browser
+    documents = Documents.from_settings(settings)
+    schema = build_schema(documents, tracing.schema_extensions(settings))
     graphql = StarlingGraphQL(
-        build_schema(Documents.from_settings(settings), tracing.schema_extensions(settings)),
+        schema,
+        shared_feeds=SharedFeeds(schema._schema, documents),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         keep_alive=True,
         keep_alive_interval=settings.ws_keep_alive_seconds,

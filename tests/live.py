@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.applications import Starlette
 
+from starling.server import GoingAwayWebSocketProtocol
+
 STARTUP_SECONDS = 10.0
 
 
@@ -24,9 +26,16 @@ async def live_server(app: Starlette) -> AsyncIterator[str]:
     """Serve ``app`` (lifespan included) with uvicorn; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        # No proxy headers, as `starling serve` runs it: the app works out client addresses.
+        # No proxy headers and the production WebSocket protocol, as `starling serve` runs it:
+        # the app works out client addresses.
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            proxy_headers=False,
+            ws=GoingAwayWebSocketProtocol,
         )
     )
     task = asyncio.create_task(server.serve())

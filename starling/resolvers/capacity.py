@@ -48,17 +48,24 @@ class Tally:
     @contextlib.contextmanager
     def hold(self, key: str | None) -> Iterator[None]:
         """Hold one for the block (``check`` first)."""
-        self.check(key)
-        if key is None:
-            yield
-            return
-        self._held[key] = self.held(key) + 1
+        self.acquire(key)
         try:
             yield
         finally:
-            self._held[key] -= 1
-            if not self._held[key]:
-                del self._held[key]
+            self.release(key)
+
+    def acquire(self, key: str | None) -> None:
+        """Hold one until ``release`` (``check`` first): ``hold`` for a record's lifetime."""
+        self.check(key)
+        if key is not None:
+            self._held[key] = self.held(key) + 1
+
+    def release(self, key: str | None) -> None:
+        if key is None or key not in self._held:
+            return
+        self._held[key] -= 1
+        if not self._held[key]:
+            del self._held[key]
 
 
 class EventPace:

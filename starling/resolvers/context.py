@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from starling.loaders import Loaders
 from starling.resolvers import limits
+from starling.resolvers.audience import ViewerSlots
 from starling.resolvers.capacity import LiveCapacity, Tally
 from starling.resolvers.errors import Unauthenticated
 from starling.resolvers.first_trip import FirstTrip
@@ -49,6 +50,9 @@ class RequestContext:
     sessions: SessionWatch | None = None
     session: Session | None = None
     close_connection: Callable[[int, str], Awaitable[None]] | None = None
+    # Set for a shared subscription execution (``schema.shared``), which runs without a
+    # viewer: viewer fields record where they are, to be filled in per subscriber.
+    viewer_slots: ViewerSlots | None = None
     # Reads resolvers planned for the request's first round trip (``first_round_trip``).
     first_trip: FirstTrip = field(default_factory=FirstTrip, repr=False)
     _viewer: Any = field(default=_UNSET, repr=False)

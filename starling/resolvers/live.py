@@ -56,7 +56,7 @@ from starling.resolvers.tweets import parse_tweet_id
 from starling.store import celebrities
 from starling.store.documents import CachedTweetDoc, NotificationDoc
 from starling.store.notifications import notification_from_event
-from starling.store.pubsub import Event, Subscriber, SubscriberDropped
+from starling.store.pubsub import Event, Presence, Subscriber, SubscriberDropped
 from starling.store.pubsub.publishing import is_deletion
 from starling.store.services import Services
 
@@ -181,12 +181,23 @@ async def home_feed_events(ctx: RequestContext, after: str | None = None) -> Fee
     since it first."""
     viewer = await ctx.require_viewer()
     after_id = parse_tweet_id(after) if isinstance(after, str) else None  # unset, null: live only
-    keys = ctx.services.keys
-    channels = [keys.feed_events(viewer.user_id)]
-    channels += [
-        keys.author_events(author) for author in await merged_followees(ctx.services, viewer.user_id)
-    ]
-    return _feed_changes(ctx, viewer.user_id, channels, after_id)
+    return _feed_changes(ctx, viewer.user_id, await feed_channels(ctx.services, viewer.user_id), after_id)
+
+
+async def feed_channels(services: Services, viewer_id: int) -> list[str]:
+    """The channels a home feed listens on: the viewer's own and its merged authors'."""
+    keys = services.keys
+    channels = [keys.feed_events(viewer_id)]
+    channels += [keys.author_events(author) for author in await merged_followees(services, viewer_id)]
+    return channels
+
+
+def feed_presence(ctx: RequestContext) -> Presence:
+    """The presence set the fan-out reads to publish to home feed subscribers."""
+    services = ctx.services
+    return ctx.require_hub().presence(
+        "feed", services.keys.feed_presence_of, services.settings.presence_ttl_seconds
+    )
 
 
 @dataclass(slots=True)
@@ -222,9 +233,7 @@ async def _feed_changes(
     replay = _Replay(services, viewer_id, after) if after is not None else None
     recent: deque[int] = deque(maxlen=RECENT_TWEETS_REMEMBERED + services.settings.page_size_max)
     mark_missed = True
-    presence = ctx.require_hub().presence(
-        "feed", services.keys.feed_presence_of, services.settings.presence_ttl_seconds
-    )
+    presence = feed_presence(ctx)
     async with presence.hold(viewer_id), contextlib.aclosing(listen(ctx, channels, replay)) as events:
         async for event in events:
             tweet_id = event["tweet_id"]

@@ -30,6 +30,7 @@ from aiodataloader import DataLoader
 
 from starling.loaders import Loaders
 from starling.resolvers import bookmarks, comments, follows, likes, relations, retweets, tweets
+from starling.resolvers.audience import ViewerFact
 from starling.resolvers.context import RequestContext
 from starling.resolvers.errors import NotFound
 from starling.resolvers.feed import PageNeeds
@@ -98,8 +99,10 @@ class User(Node):
         return int(self.id)
 
     async def _relation_to_viewer(
-        self, info: Info, loader: Callable[[Loaders], DataLoader[int, bool]]
+        self, info: Info, loader: Callable[[Loaders], DataLoader[int, bool]], fact: ViewerFact
     ) -> bool:
+        if info.context.viewer_slots is not None:  # a shared execution: filled in per subscriber
+            return info.context.viewer_slots.record(tuple(info.path.as_list()), fact, self._id)
         viewer_id = await info.context.viewer_id()
         if viewer_id is None or viewer_id == self._id:
             return False
@@ -107,11 +110,15 @@ class User(Node):
 
     @strawberry.field(description="Whether the viewer follows this user; false when anonymous.")
     async def viewer_is_following(self, info: Info) -> bool:
-        return await self._relation_to_viewer(info, lambda loaders: loaders.viewer_follows)
+        return await self._relation_to_viewer(
+            info, lambda loaders: loaders.viewer_follows, ViewerFact.FOLLOWING
+        )
 
     @strawberry.field(description="Whether this user follows the viewer; false when anonymous.")
     async def follows_viewer(self, info: Info) -> bool:
-        return await self._relation_to_viewer(info, lambda loaders: loaders.follows_viewer)
+        return await self._relation_to_viewer(
+            info, lambda loaders: loaders.follows_viewer, ViewerFact.FOLLOWED_BY
+        )
 
     @strawberry.field(description="Their tweets and retweets, newest first.")
     async def tweets(
@@ -272,6 +279,10 @@ class Tweet(Node):
         return count(await self._load(info, COUNTS))
 
     def _viewer_did(self, info: Info, relation: Relation[bool]) -> bool | Awaitable[bool]:
+        if info.context.viewer_slots is not None:  # a shared execution: filled in per subscriber
+            return info.context.viewer_slots.record(
+                tuple(info.path.as_list()), VIEWER_FACTS[relation], self._engaged_id
+            )
         did = self._ready(relation)
         return self._load_viewer_did(info, relation) if did is NOT_LOADED else did
 
@@ -450,6 +461,12 @@ VIEWER_RETWEETED = Relation[bool](
 VIEWER_BOOKMARKED = Relation[bool](
     lambda loaders: loaders.viewer_bookmarks, lambda tweet: tweet._engaged_id, needs_viewer=True
 )
+
+VIEWER_FACTS: dict[Relation[bool], ViewerFact] = {
+    VIEWER_LIKED: ViewerFact.LIKED,
+    VIEWER_RETWEETED: ViewerFact.RETWEETED,
+    VIEWER_BOOKMARKED: ViewerFact.BOOKMARKED,
+}
 
 RELATIONS: tuple[Relation[Any], ...] = (COUNTS, AUTHOR, VIEWER_LIKED, VIEWER_RETWEETED, VIEWER_BOOKMARKED)
 """Every relation, in the order a page loads them."""

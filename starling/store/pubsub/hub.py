@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from prometheus_client import Counter, Gauge
@@ -16,12 +16,20 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+try:  # the hiredis parser's "nothing buffered" answer (``EventHub._drain``)
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover - another redis-py layout: no draining
+    NOT_ENOUGH_DATA = None
+
 from starling.store.pubsub.presence import Presence, chunks
 from starling.store.pubsub.publishing import Event
 
 log = logging.getLogger(__name__)
 
 RECONNECT_MAX_SECONDS = 30.0
+# A published message as the parser gives it: [b"message", channel, data].
+MESSAGE_KINDS = (b"message", "message")
+MESSAGE_REPLY_LENGTH = 3
 
 LIVE_SUBSCRIBERS = Gauge("starling_live_subscribers", "Live event subscriptions held by this process")
 LIVE_CHANNELS = Gauge("starling_live_channels", "Redis channels this process's event hub subscribes")
@@ -33,8 +41,23 @@ class SubscriberDropped(Exception):
     """The subscriber's buffer overflowed: it was not reading fast enough."""
 
 
-_DROPPED = object()
-_CLOSED = object()
+DROPPED = object()  # what a sink's ``end`` is told when it fell behind
+CLOSED = object()  # ...and when the hub stopped
+
+
+class Sink(Protocol):
+    """What the hub routes a channel's events to: a ``Subscriber`` (a queue its stream
+    reads), or a routing record that handles events as they arrive (shared execution)."""
+
+    channels: frozenset[str]
+
+    def offer(self, event: Event) -> bool:
+        """Take an event without waiting; False when this sink fell too far behind."""
+        ...
+
+    def end(self, marker: object) -> None:
+        """The hub let go of this sink: ``CLOSED`` (the hub stopped) or ``DROPPED``."""
+        ...
 
 
 class Subscriber:
@@ -79,9 +102,9 @@ class Subscriber:
 
     async def __anext__(self) -> Event:
         item = await self._queue.get()
-        if item is _DROPPED:
+        if item is DROPPED:
             raise SubscriberDropped("this subscription fell too far behind and was closed")
-        if item is _CLOSED:
+        if item is CLOSED:
             raise StopAsyncIteration
         event: Event = item  # the queue holds events and the two markers
         return event
@@ -112,8 +135,8 @@ class EventHub:
         self._queue_size = queue_size
         self._ping_seconds = ping_seconds
         self._reconnect_seconds = reconnect_seconds
-        self._routes: dict[str, set[Subscriber]] = {}
-        self._subscribers: set[Subscriber] = set()
+        self._routes: dict[str, set[Sink]] = {}
+        self._subscribers: set[Sink] = set()
         self._live: set[str] = set()
         self._touched: set[str] = set()
         self._pubsub: PubSub | None = None
@@ -160,7 +183,7 @@ class EventHub:
             await presence.stop()
         for subscriber in list(self._subscribers):
             self.remove(subscriber)
-            subscriber.end(_CLOSED)
+            subscriber.end(CLOSED)
         self._wake_waiters()
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -182,6 +205,11 @@ class EventHub:
 
     def subscribe(self, channels: Iterable[str]) -> Subscriber:
         subscriber = Subscriber(self, frozenset(channels), self._queue_size)
+        self.attach(subscriber)
+        return subscriber
+
+    def attach(self, subscriber: Sink) -> None:
+        """Route the events of ``subscriber.channels`` to it until ``remove``."""
         self._subscribers.add(subscriber)
         for channel in subscriber.channels:
             routed = self._routes.setdefault(channel, set())
@@ -189,9 +217,13 @@ class EventHub:
                 self._touch(channel)  # a channel this process did not want a moment ago
             routed.add(subscriber)
         LIVE_SUBSCRIBERS.inc()
-        return subscriber
 
-    async def until_live(self, subscriber: Subscriber) -> None:
+    @property
+    def queue_size(self) -> int:
+        """How many events a subscriber may be behind before it is dropped."""
+        return self._queue_size
+
+    async def until_live(self, subscriber: Sink) -> None:
         """Return once Redis delivers every channel of ``subscriber`` to this hub (its
         ``SUBSCRIBE`` has been answered), or the subscriber is gone. From then on nothing
         published on them is missed: what a stream reads from durable state after this,
@@ -203,7 +235,7 @@ class EventHub:
         synced, self._synced = self._synced, asyncio.Event()
         synced.set()
 
-    def remove(self, subscriber: Subscriber) -> None:
+    def remove(self, subscriber: Sink) -> None:
         """Forget a subscriber (idempotent); channels nobody else wants are unsubscribed."""
         if subscriber not in self._subscribers:
             return
@@ -237,7 +269,7 @@ class EventHub:
                 LIVE_EVENTS.inc()
             else:
                 self.remove(subscriber)
-                subscriber.end(_DROPPED)
+                subscriber.end(DROPPED)
                 LIVE_DROPPED.inc()
                 log.info("dropped a live subscriber that fell %d events behind", self._queue_size)
 
@@ -277,18 +309,41 @@ class EventHub:
                 awaiting_pong = True
                 continue
             awaiting_pong = False
-            kind = message["type"]
-            if kind not in ("message", "subscribe", "unsubscribe"):
+            self._handle(message)
+            await self._drain(pubsub)
+
+    async def _drain(self, pubsub: PubSub) -> None:
+        """Handle the replies already read from the socket and parsed (a burst of thousands
+        of messages arrives in a few reads) without ``get_message``'s per-message timeout
+        and health check; a message straight to ``_dispatch``, anything else through
+        redis-py's own handling. Only with the hiredis parser, whose buffer can be asked."""
+        connection = pubsub.connection
+        reader = getattr(getattr(connection, "_parser", None), "_reader", None)
+        gets = getattr(reader, "gets", None)
+        if gets is None or NOT_ENOUGH_DATA is None:
+            return
+        while (reply := gets()) is not NOT_ENOUGH_DATA and reply is not False:
+            if isinstance(reply, list) and len(reply) == MESSAGE_REPLY_LENGTH and reply[0] in MESSAGE_KINDS:
+                channel = reply[1]
+                self._dispatch(channel.decode() if isinstance(channel, bytes) else channel, reply[2])
                 continue
-            channel = message["channel"]
-            channel = channel.decode() if isinstance(channel, bytes) else channel
-            if kind == "message":
-                self._dispatch(channel, message["data"])
-            elif kind == "subscribe":
-                self._confirmed.add(channel)
-                self._wake_waiters()
-            else:
-                self._confirmed.discard(channel)
+            message = await pubsub.handle_message(reply)
+            if message is not None:
+                self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind not in ("message", "subscribe", "unsubscribe"):
+            return
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        if kind == "message":
+            self._dispatch(channel, message["data"])
+        elif kind == "subscribe":
+            self._confirmed.add(channel)
+            self._wake_waiters()
+        else:
+            self._confirmed.discard(channel)
 
     async def _reconnect(self) -> None:
         async with self._commands:

@@ -81,21 +81,32 @@ class Presence:
     @contextlib.asynccontextmanager
     async def hold(self, user_id: int) -> AsyncIterator[None]:
         """Hold ``user_id`` present for as long as the block runs (marked before it starts)."""
-        self._held[user_id] = self._held.get(user_id, 0) + 1
         try:
-            self._start_renewing()
-            try:
-                await self._write([user_id])
-            except (RedisError, OSError) as exc:
-                log.warning("could not mark user %d present (%s); the next renewal will", user_id, exc)
+            await self.acquire(user_id)
             yield
         finally:
-            self._held[user_id] -= 1
-            if not self._held[user_id]:
-                del self._held[user_id]
-            if not self._held and self._renewer is not None:
-                self._renewer.cancel()  # nobody left to renew; the next hold starts another
-                self._renewer = None
+            self.release(user_id)
+
+    async def acquire(self, user_id: int) -> None:
+        """Hold ``user_id`` present until ``release`` (marked before this returns); what
+        ``hold`` does, for holders that are records rather than blocks of code."""
+        self._held[user_id] = self._held.get(user_id, 0) + 1
+        self._start_renewing()
+        try:
+            await self._write([user_id])
+        except (RedisError, OSError) as exc:
+            log.warning("could not mark user %d present (%s); the next renewal will", user_id, exc)
+
+    def release(self, user_id: int) -> None:
+        """Let go of one hold of ``user_id`` (one per ``acquire``, even a cancelled one)."""
+        if user_id not in self._held:
+            return
+        self._held[user_id] -= 1
+        if not self._held[user_id]:
+            del self._held[user_id]
+        if not self._held and self._renewer is not None:
+            self._renewer.cancel()  # nobody left to renew; the next hold starts another
+            self._renewer = None
 
     async def renew(self) -> None:
         """Mark every local holder present for another TTL (each write also prunes expired

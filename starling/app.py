@@ -374,7 +374,12 @@ def create_app(
     # close dead peers, whose subscriptions are then cleaned up.
     origins = AllowedOrigins.parse(settings.cors_allowed_origins)
     graphql = StarlingGraphQL(
-        build_schema(Documents.from_settings(settings), tracing.schema_extensions(settings)),
+        build_schema(
+            Documents.from_settings(settings),
+            tracing.schema_extensions(settings),
+            compiled_execution=settings.graphql_compiled_execution,
+            differential_check=settings.graphql_execution_differential_check,
+        ),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         keep_alive=True,
         keep_alive_interval=settings.ws_keep_alive_seconds,

@@ -133,8 +133,10 @@ ITEMS: list[Item | None] = []
 
 QUERIES = [
     "{ items { label count ratio flags shout markedNot __typename } }",
-    "{ items { ...F leaves { name size } maybeLeaf { __typename name } } } fragment F on Item { alias: label count }",
-    "query($on: Boolean!) { items { label @include(if: $on) count @skip(if: $on) leaves { ... on Leaf { name } } } }",
+    "{ items { ...F leaves { name size } maybeLeaf { __typename name } } }"
+    " fragment F on Item { alias: label count }",
+    "query($on: Boolean!) { items { label @include(if: $on) count @skip(if: $on)"
+    " leaves { ... on Leaf { name } } } }",
     "{ items { label label2: label shout } items2: items { count } }",
 ]
 

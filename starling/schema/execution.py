@@ -177,7 +177,7 @@ class CompiledExecutor(GraphQLCoreExecutor):
                 if step.fast is not None:
                     try:
                         results[name] = step.fast(source_value, info)
-                    except Exception:  # noqa: BLE001, S112 (graphql-core does it again, exactly)
+                    except Exception:  # graphql-core does it again, exactly
                         pass
                     else:
                         if self.differential_check:
@@ -228,7 +228,7 @@ class CompiledExecutor(GraphQLCoreExecutor):
         try:
             expected = self.execute_field(parent_type, source, details, field_path, None)
             raised: Exception | None = None
-        except Exception as error:  # noqa: BLE001 (a difference to report)
+        except Exception as error:  # a difference to report
             expected, raised = None, error
         finally:
             errors = self.collected_errors.errors

@@ -79,7 +79,7 @@ def sync_when_prefetched(resolver: F) -> F:
     return resolver
 
 
-class Bail(Exception):  # noqa: N818 (a signal, not an error)
+class Bail(Exception):  # a signal, not an error
     """A plan met what it does not handle: graphql-core completes the field instead."""
 
 
@@ -190,7 +190,7 @@ def _object(object_type: GraphQLObjectType, fields: list[tuple[str, Complete]]) 
         return complete
 
     def complete_checked(value: Any, info: PrefetchInfo) -> Any:
-        if not is_type_of(value, None):
+        if not is_type_of(value, None):  # type: ignore[arg-type]  # it ignores its info
             raise Bail
         return {name: field(value, info) for name, field in fields}
 
@@ -216,7 +216,7 @@ def _read(field_def: GraphQLField) -> Complete | None:
             return lambda source, _info: read(source)
         default, name = definition.default_resolver, definition.python_name
         return lambda source, _info: default(source, name)
-    function = resolver.wrapped_func
+    function: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment]
     if (
         not getattr(function, SYNC_WHEN_PREFETCHED, False)
         or resolver.is_async
@@ -279,7 +279,7 @@ class Compiler:
             item = self.value(output_type.of_type, details)
             return None if item is None else _list(item)
         if is_leaf_type(output_type):
-            return _leaf(output_type)  # type: ignore[arg-type]
+            return _leaf(output_type)
         if isinstance(output_type, GraphQLObjectType):
             fields = self.fields(output_type, self.collect(output_type, details))
             return None if fields is None else _object(output_type, fields)

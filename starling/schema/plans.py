@@ -28,10 +28,10 @@ graphql-core words and places it.
 
 from __future__ import annotations
 
+import keyword
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from operator import attrgetter
 from types import CoroutineType
 from typing import Any, TypeVar
 
@@ -93,75 +93,19 @@ class PrefetchInfo:
         self.context = context
 
 
-# A compiled completion: (value or source, PrefetchInfo) -> the completed value, or Bail.
+# A compiled completion: (source object, PrefetchInfo) -> the completed value, or Bail.
 Complete = Callable[[Any, PrefetchInfo], Any]
 
-
-def _bail() -> Any:
-    raise Bail
-
-
-def _string(value: Any, _info: PrefetchInfo) -> Any:
-    return value if type(value) is str else _bail()
-
-
-def _boolean(value: Any, _info: PrefetchInfo) -> Any:
-    return value if type(value) is bool else _bail()
-
-
-def _int(value: Any, _info: PrefetchInfo) -> Any:
-    return value if type(value) is int and GRAPHQL_INT_MIN <= value <= GRAPHQL_INT_MAX else _bail()
-
-
-def _float(value: Any, _info: PrefetchInfo) -> Any:
-    return value if type(value) is float and math.isfinite(value) else _bail()
-
-
 # The built-in scalars whose coercion of a value of exactly this Python type is the value
-# itself; any other value goes through graphql-core's own coercion.
-BUILT_IN_LEAVES: dict[GraphQLLeafType, Complete] = {
-    GraphQLString: _string,
-    GraphQLID: _string,
-    GraphQLBoolean: _boolean,
-    GraphQLInt: _int,
-    GraphQLFloat: _float,
+# itself, as a check of the value ``{x}``; any other value (an int for an ID, a numeric
+# string for an Int) goes through graphql-core's own coercion.
+BUILT_IN_CHECKS: dict[GraphQLLeafType, str] = {
+    GraphQLString: "type({x}) is str",
+    GraphQLID: "type({x}) is str",
+    GraphQLBoolean: "type({x}) is bool",
+    GraphQLInt: "type({x}) is int and INT_MIN <= {x} <= INT_MAX",
+    GraphQLFloat: "type({x}) is float and isfinite({x})",
 }
-
-
-def _leaf(leaf_type: GraphQLLeafType) -> Complete:
-    built_in = BUILT_IN_LEAVES.get(leaf_type)
-    if built_in is not None:
-        return built_in
-    coerce = leaf_type.coerce_output_value
-
-    def complete(value: Any, _info: PrefetchInfo) -> Any:
-        coerced = coerce(value)  # what graphql-core's complete_leaf_value does
-        return _bail() if coerced is None or coerced is Undefined else coerced
-
-    return complete
-
-
-def _non_null(inner: Complete) -> Complete:
-    def complete(value: Any, info: PrefetchInfo) -> Any:
-        return _bail() if value is None else inner(value, info)
-
-    return complete
-
-
-def _nullable(inner: Complete) -> Complete:
-    def complete(value: Any, info: PrefetchInfo) -> Any:
-        return None if value is None else inner(value, info)
-
-    return complete
-
-
-def _list(item: Complete) -> Complete:
-    def complete(value: Any, info: PrefetchInfo) -> Any:
-        if type(value) is not list and type(value) is not tuple:
-            raise Bail
-        return [item(element, info) for element in value]
-
-    return complete
 
 
 def _is_strawberry_is_type_of(function: Callable[..., Any]) -> bool:
@@ -170,80 +114,78 @@ def _is_strawberry_is_type_of(function: Callable[..., Any]) -> bool:
     return function.__qualname__.endswith("_get_is_type_of.<locals>.is_type_of")
 
 
-def _object(object_type: GraphQLObjectType, fields: list[tuple[str, Complete]]) -> Complete | None:
-    is_type_of = object_type.is_type_of
-    if is_type_of is not None and not _is_strawberry_is_type_of(is_type_of):
-        return None
-    if is_type_of is None:
-        # graphql-core completes any value here; an exception or an awaitable it treats
-        # otherwise, so only values of classes seen to be neither are read.
-        seen: set[type] = set()
-
-        def complete(value: Any, info: PrefetchInfo) -> Any:
-            kind = type(value)
-            if kind not in seen:
-                if isinstance(value, Exception) or hasattr(value, "__await__"):
-                    raise Bail
-                seen.add(kind)
-            return {name: field(value, info) for name, field in fields}
-
-        return complete
-
-    def complete_checked(value: Any, info: PrefetchInfo) -> Any:
-        if not is_type_of(value, None):  # type: ignore[arg-type]  # it ignores its info
-            raise Bail
-        return {name: field(value, info) for name, field in fields}
-
-    return complete_checked
+def _check_plain_object(value: Any, seen: set[type]) -> None:
+    """graphql-core completes any value as an object without ``is_type_of``, but an
+    exception or an awaitable otherwise: a plan reads only values of classes seen to be
+    neither."""
+    if isinstance(value, Exception) or hasattr(value, "__await__"):
+        raise Bail
+    seen.add(type(value))
 
 
-def _typename(name: str) -> Complete:
-    def complete(_source: Any, _info: PrefetchInfo) -> Any:
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+class _Code:
+    """The Python source of one plan being generated, and the values it refers to by name.
+
+    Plans are generated Python (compiled once per selection, like graphql-jit's JavaScript):
+    one function per object completed, the field reads, checks and serialization inlined.
+    The source holds only names of the schema (Python attribute names, checked to be
+    identifiers) and response names (GraphQL names, which the parser allows only as
+    ``[_A-Za-z][_0-9A-Za-z]*``, written as string literals); every other value is passed in
+    by name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "Bail": Bail,
+            "Undefined": Undefined,
+            "Coroutine": CoroutineType,
+            "isfinite": math.isfinite,
+            "INT_MIN": GRAPHQL_INT_MIN,
+            "INT_MAX": GRAPHQL_INT_MAX,
+            "check_plain_object": _check_plain_object,
+        }
+
+    def name(self, prefix: str, value: Any = None) -> str:
+        """A fresh name, bound to ``value`` when given."""
+        name = f"{prefix}_{len(self.names)}"
+        self.names[name] = value
         return name
 
-    return complete
+    def define(self, name: str, body: list[str]) -> None:
+        self.lines += [f"def {name}(v, info):", *_indent(body), ""]
 
-
-def _read(field_def: GraphQLField) -> Complete | None:
-    """How a plan reads a field's raw value from its parent object, if the field is plain."""
-    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(definition, StrawberryField) or definition.extensions or field_def.args:
-        return None
-    resolver = definition.base_resolver
-    if resolver is None:
-        if definition.default_resolver is getattr:
-            read = attrgetter(definition.python_name)
-            return lambda source, _info: read(source)
-        default, name = definition.default_resolver, definition.python_name
-        return lambda source, _info: default(source, name)
-    function: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment]
-    if (
-        not getattr(function, SYNC_WHEN_PREFETCHED, False)
-        or resolver.is_async
-        or resolver.arguments
-        or list(resolver.signature.parameters) != ["self", "info"]
-    ):
-        return None
-
-    def call(source: Any, info: PrefetchInfo) -> Any:
-        value = function(source, info)
-        if type(value) is CoroutineType:  # not prefetched: graphql-core loads it
-            value.close()
-            raise Bail
-        return value
-
-    return call
+    def build(self, name: str, title: str) -> Complete:
+        namespace = dict(self.names)
+        exec(
+            compile("\n".join(self.lines), f"<plan {title}>", "exec"), namespace
+        )  # generated from schema names only
+        function: Complete = namespace[name]
+        return function
 
 
 class Compiler:
-    """Compiles plans against one executor (its schema, fragments and variables)."""
+    """Generates plans against one executor (its schema, fragments and variables)."""
 
     def __init__(self, collect: Callable[[GraphQLObjectType, FieldDetailsList], GroupedFieldSet]) -> None:
         self.collect = collect
 
     def field(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Complete | None:
         """A field's completion from its parent object, or None when it is not plain."""
-        node = details[0].node
+        code = _Code()
+        body = self._field(code, parent_type, details, "x")
+        if body is None:
+            return None
+        code.define("plan", [*body, "return x"])
+        return code.build("plan", f"{parent_type.name}.{details[0].node.name.value}")
+
+    def _field(
+        self, code: _Code, parent_type: GraphQLObjectType, details: FieldDetailsList, x: str
+    ) -> list[str] | None:
+        """Lines setting ``x`` to the field of the object ``v``, completed."""
         if any(
             detail.fragment_variable_values is not None
             or detail.defer_usage is not None
@@ -255,46 +197,109 @@ class Compiler:
             for detail in details
         ):
             return None
-        name = node.name.value
+        name = details[0].node.name.value
         if name == "__typename":
-            return _typename(parent_type.name)
+            return [f"{x} = {parent_type.name!r}"]
         field_def = parent_type.fields.get(name)
         if field_def is None:
             return None
-        read = _read(field_def)
-        complete = self.value(field_def.type, details)
+        read = _read(code, field_def, x)
+        complete = self._value(code, field_def.type, details, x)
         if read is None or complete is None:
             return None
-        return lambda source, info: complete(read(source, info), info)
+        return [*read, *complete]
 
-    def value(self, output_type: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
+    def _value(
+        self, code: _Code, output_type: GraphQLOutputType, details: FieldDetailsList, x: str
+    ) -> list[str] | None:
+        """Lines completing ``x`` as a value of ``output_type``."""
         if isinstance(output_type, GraphQLNonNull):
-            inner = self.non_null_value(output_type.of_type, details)
-            return None if inner is None else _non_null(inner)
-        inner = self.non_null_value(output_type, details)
-        return None if inner is None else _nullable(inner)
+            inner = self._non_null_value(code, output_type.of_type, details, x)
+            if inner is None or output_type.of_type in BUILT_IN_CHECKS:  # their check refuses None
+                return inner
+            return [f"if {x} is None: raise Bail", *inner]
+        inner = self._non_null_value(code, output_type, details, x)
+        return None if inner is None else [f"if {x} is not None:", *_indent(inner)]
 
-    def non_null_value(self, output_type: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
+    def _non_null_value(
+        self, code: _Code, output_type: GraphQLOutputType, details: FieldDetailsList, x: str
+    ) -> list[str] | None:
         if isinstance(output_type, GraphQLList):
-            item = self.value(output_type.of_type, details)
-            return None if item is None else _list(item)
+            item = self._value(code, output_type.of_type, details, "e")
+            if item is None:
+                return None
+            function = code.name("complete_list")
+            code.define(
+                function,
+                [
+                    "if type(v) is not list and type(v) is not tuple: raise Bail",
+                    "out = []",
+                    "for e in v:",
+                    *_indent([*item, "out.append(e)"]),
+                    "return out",
+                ],
+            )
+            return [f"{x} = {function}({x}, info)"]
         if is_leaf_type(output_type):
-            return _leaf(output_type)
+            check = BUILT_IN_CHECKS.get(output_type)  # type: ignore[call-overload]
+            if check is not None:
+                return [f"if not ({check.format(x=x)}): raise Bail"]
+            coerce = code.name("coerce", output_type.coerce_output_value)  # type: ignore[union-attr]
+            # What graphql-core's complete_leaf_value does, a refusal left to it.
+            return [f"{x} = {coerce}({x})", f"if {x} is None or {x} is Undefined: raise Bail"]
         if isinstance(output_type, GraphQLObjectType):
-            fields = self.fields(output_type, self.collect(output_type, details))
-            return None if fields is None else _object(output_type, fields)
+            function = self._object(code, output_type, self.collect(output_type, details))
+            return None if function is None else [f"{x} = {function}({x}, info)"]
         return None  # an interface or a union: its runtime type is graphql-core's to resolve
 
-    def fields(
-        self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
-    ) -> list[tuple[str, Complete]] | None:
-        compiled = []
-        for response_name, details in grouped.items():
-            complete = self.field(parent_type, details)
-            if complete is None:
+    def _object(self, code: _Code, object_type: GraphQLObjectType, grouped: GroupedFieldSet) -> str | None:
+        """The name of a generated function completing an object of ``object_type``."""
+        is_type_of = object_type.is_type_of
+        if is_type_of is None:
+            seen = code.name("seen", set())
+            body = [f"if type(v) not in {seen}: check_plain_object(v, {seen})"]
+        elif _is_strawberry_is_type_of(is_type_of):
+            body = [f"if not {code.name('is_type_of', is_type_of)}(v, None): raise Bail"]
+        else:
+            return None  # one of its own may read its info
+        results = []
+        for index, (response_name, details) in enumerate(grouped.items()):
+            lines = self._field(code, object_type, details, f"f{index}")
+            if lines is None:
                 return None
-            compiled.append((response_name, complete))
-        return compiled
+            body += lines
+            results.append(f"{response_name!r}: f{index}")
+        function = code.name(f"complete_{object_type.name}")
+        code.define(function, [*body, f"return {{{', '.join(results)}}}"])
+        return function
+
+
+def _read(code: _Code, field_def: GraphQLField, x: str) -> list[str] | None:
+    """Lines setting ``x`` to the field's raw value on the object ``v``, if it is plain."""
+    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField) or definition.extensions or field_def.args:
+        return None
+    resolver = definition.base_resolver
+    name = definition.python_name
+    if resolver is None:
+        if definition.default_resolver is not getattr:
+            return [f"{x} = {code.name('resolve', definition.default_resolver)}(v, {name!r})"]
+        if name.isidentifier() and not keyword.iskeyword(name):
+            return [f"{x} = v.{name}"]
+        return [f"{x} = getattr(v, {name!r})"]
+    function = resolver.wrapped_func
+    if (
+        not getattr(function, SYNC_WHEN_PREFETCHED, False)
+        or resolver.is_async
+        or resolver.arguments
+        or list(resolver.signature.parameters) != ["self", "info"]
+    ):
+        return None
+    # Not prefetched, it returns a coroutine: closed unstarted, graphql-core loads it.
+    return [
+        f"{x} = {code.name('resolve', function)}(v, info)",
+        f"if type({x}) is Coroutine: {x}.close(); raise Bail",
+    ]
 
 
 @dataclass(frozen=True)

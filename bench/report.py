@@ -271,6 +271,7 @@ def _ladder(feed: dict[str, Any]) -> list[str]:
         ["variant", "adds", "req/s", "step", "p50 ms", "p99 ms", "server CPU ms/req", "step", "other cores"],
         rows,
     )
+    lines += _graphql_layer(steps)
     lines += [
         "What each lever does, and what this run says of it (server CPU per request, the figure that "
         "holds whatever else the machine does; a step under 5% either way is within the noise: two "
@@ -309,6 +310,22 @@ def _ladder(feed: dict[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+def _graphql_layer(steps: list[dict[str, Any]]) -> list[str]:
+    """What GraphQL adds to the floor's CPU per request, before and after compiled execution."""
+    by_mode = {run["mode"]: run for run in steps}
+    floor, before, after = (by_mode.get(mode) for mode in ("floor", "prefetch", "feed"))
+    if floor is None or before is None or after is None or not cpu_ms(after):
+        return []
+    layer_before, layer_after = cpu_ms(before) - cpu_ms(floor), cpu_ms(after) - cpu_ms(floor)
+    change = f" ({layer_after / layer_before - 1:+.0%})" if layer_before > 0 else ""
+    return [
+        f"The GraphQL layer (server CPU per request above the floor's): {layer_before:.2f} ms before "
+        f"compiled execution (`prefetch`), {layer_after:.2f} ms with it (`feed`){change}; CPU per "
+        f"request floor/feed {cpu_ms(floor) / cpu_ms(after):.2f}.",
+        "",
+    ]
 
 
 def _verdict(steps: list[dict[str, Any]], mode: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypeVar
@@ -475,7 +475,7 @@ PREFETCHED_BY: dict[str, Relation[Any]] = {
 }
 
 
-async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: set[str]) -> None:
+async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: Set[str]) -> None:
     """Load, for all ``tweets`` at once, what the selected ``fields`` read: the same loaders
     the fields would call, so the same batches and round trips, one task instead of one per
     field and tweet."""

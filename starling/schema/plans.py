@@ -8,9 +8,10 @@ extension chain), ``complete_value``'s dispatch on the type, the scalar's
 ``tweet_connection``) nearly every field below ``homeFeed`` is an attribute read or a
 resolver that answers from memory, and that machinery is most of what GraphQL costs.
 
-A plan, compiled once per selection of a cached document, completes such a field in one
-closure: read the value (``getattr``, or the marked resolver), check it and serialize it
-by its type, recursing into lists and objects. A field is *plain*, and planned, when:
+A plan, generated once per selection of a cached document (``_Code``), completes such a
+field in one Python function per object: read the value (an attribute, or the marked
+resolver), check it and serialize it by its type, recursing into lists and objects. A
+field is *plain*, and planned, when:
 
 * it is ``__typename``, or a Strawberry field without resolver or extensions (an attribute
   read), or one whose resolver is marked ``@sync_when_prefetched`` (below);

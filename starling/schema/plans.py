@@ -242,15 +242,15 @@ class Compiler:
             )
             return [f"{x} = {function}({x}, info)"]
         if is_leaf_type(output_type):
-            check = BUILT_IN_CHECKS.get(output_type)  # type: ignore[call-overload]
+            check = BUILT_IN_CHECKS.get(output_type)
             if check is not None:
                 return [f"if not ({check.format(x=x)}): raise Bail"]
-            coerce = code.name("coerce", output_type.coerce_output_value)  # type: ignore[union-attr]
+            coerce = code.name("coerce", output_type.coerce_output_value)
             # What graphql-core's complete_leaf_value does, a refusal left to it.
             return [f"{x} = {coerce}({x})", f"if {x} is None or {x} is Undefined: raise Bail"]
         if isinstance(output_type, GraphQLObjectType):
-            function = self._object(code, output_type, self.collect(output_type, details))
-            return None if function is None else [f"{x} = {function}({x}, info)"]
+            complete = self._object(code, output_type, self.collect(output_type, details))
+            return None if complete is None else [f"{x} = {complete}({x}, info)"]
         return None  # an interface or a union: its runtime type is graphql-core's to resolve
 
     def _object(self, code: _Code, object_type: GraphQLObjectType, grouped: GroupedFieldSet) -> str | None:

@@ -31,7 +31,7 @@ SATURATION_SHARE = 0.95
 # The paced write run offers this share of the rate measured at capacity.
 WRITE_PACE_SHARE = 0.5
 # The ablation ladder, each step one more speed-up (bench/ablations.py).
-LADDER = ("plain", "caches", "orjson", "feed", "feed-apq")
+LADDER = ("plain", "caches", "orjson", "prefetch", "feed", "feed-apq")
 
 
 @dataclass(frozen=True)

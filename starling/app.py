@@ -379,10 +379,15 @@ def create_app(
     if settings.graphiql_enabled:
         offline_page()  # a page naming an asset Starling does not ship fails here, not in a browser
     documents = Documents.from_settings(settings)
-    schema = build_schema(documents, tracing.schema_extensions(settings))
+    schema = build_schema(
+        documents,
+        tracing.schema_extensions(settings),
+        compiled_execution=settings.graphql_compiled_execution,
+        differential_check=settings.graphql_execution_differential_check,
+    )
     graphql = StarlingGraphQL(
         schema,
-        shared_feeds=SharedFeeds(schema._schema, documents),
+        shared_feeds=SharedFeeds(schema._schema, documents, schema.execution_context_class),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         keep_alive=True,
         keep_alive_interval=settings.ws_keep_alive_seconds,

@@ -371,6 +371,16 @@ class Settings(BaseSettings):
     query_cache_entry_max_bytes: int = Field(
         default=256 * KIB, ge=0, description="A document estimated heavier than this is not cached."
     )
+    graphql_compiled_execution: bool = Field(
+        default=True,
+        description="Complete plain fields (attribute reads, prefetched values) through plans compiled "
+        "per cached document instead of graphql-core's per-field machinery (README, Benchmarks).",
+    )
+    graphql_execution_differential_check: bool = Field(
+        default=False,
+        description="Complete every field a plan completes through graphql-core too and fail on any "
+        "difference (for tests: it doubles that work).",
+    )
 
     # --- HTTP and browsers ----------------------------------------------------------------
     request_body_max_bytes: int = Field(

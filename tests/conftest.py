@@ -32,10 +32,16 @@ from starlette.applications import Starlette
 
 from starling.cli import build_app
 from starling.config import Settings
+from starling.schema.execution import CHECKS
 from starling.store.redis import PrivateRedisServer
 from starling.store.redis_cluster import PrivateRedisCluster
 from tests.api import Api
 from tests.realtime import LiveApp, serve_live
+
+# Every field a compiled plan completes, in every operation of every test (subprocesses
+# the tests start included), is completed by graphql-core too and compared
+# (starling.schema.execution); a difference fails the test.
+os.environ.setdefault("GRAPHQL_EXECUTION_DIFFERENTIAL_CHECK", "true")
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 TEST_DATABASES = range(1, 16)
@@ -65,6 +71,23 @@ def _claim_database(base_url: str) -> tuple[str, sync_redis.Redis, str]:
 
 # A cluster URL -> the standalone Redis its tests use for the queue role.
 _QUEUE_REDIS_FOR: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def no_execution_mismatch() -> Iterator[None]:
+    """Fail a test in which a compiled plan answered otherwise than graphql-core, even where
+    the error it raised was swallowed (a subscription, a test expecting errors)."""
+    before = len(CHECKS.mismatches)
+    yield
+    assert CHECKS.mismatches[before:] == [], "compiled execution differs from graphql-core"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    fields = sum(CHECKS.fields.values())
+    terminalreporter.write_line(
+        f"differential check of compiled execution: {CHECKS.operations} operations, {fields} fields "
+        f"({len(CHECKS.fields)} distinct), {len(CHECKS.mismatches)} mismatches"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,7 +14,7 @@ from gql.transport.exceptions import TransportQueryError
 from graphql import Executor, build_schema, parse
 
 from starling.config import Settings
-from starling.schema.execution import StarlingExecutor
+from starling.schema.execution import CompiledExecutor, GraphQLCoreExecutor, executor_class
 from starling.store.mongo import connect_mongo
 from tests.api import Api
 from tests.conftest import make_settings
@@ -307,9 +307,12 @@ def test_subscription_events_do_not_accumulate_executor_state() -> None:
     ``starling.schema.execution``); Starling's give each event its own."""
     schema = build_schema("type Query { a: Int } type Subscription { tick: Tick } type Tick { n: Int }")
     document = parse("subscription { tick { n } }")
-    for executor_class, growth in ((Executor, 3), (StarlingExecutor, 0)):
-        executor = executor_class.build(schema, document)
+    compiled = executor_class(compiled=True)
+    for kind, growth in ((Executor, 3), (GraphQLCoreExecutor, 0), (compiled, 0)):
+        executor = kind.build(schema, document)
         for n in range(3):
             result = executor.build_per_event_executor({"tick": {"n": n}}).execute_operation(False)
             assert result.data == {"tick": {"n": n}}  # type: ignore[union-attr]
         assert len(executor._relevant_sub_fields) == growth
+        if isinstance(executor, CompiledExecutor):
+            assert executor._plan_memo == {}  # each event's plans are looked up by its own

@@ -84,7 +84,7 @@ function request()
   elseif mode == "floor" then
     reads = reads + 1
     return wrk.format("GET", "/bench/feed?first=20", headers(user))
-  elseif mode == "plain" or mode == "caches" or mode == "orjson" then
+  elseif mode == "plain" or mode == "caches" or mode == "orjson" or mode == "prefetch" then
     reads = reads + 1
     return wrk.format("POST", "/bench/graphql/" .. mode, headers(user), bodies.feed)
   elseif mode == "write" then

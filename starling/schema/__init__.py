@@ -13,7 +13,7 @@ from strawberry.types.graphql import OperationType
 
 from starling.schema.budget import QueryBudget
 from starling.schema.errors import ErrorCodes
-from starling.schema.execution import StarlingExecutor
+from starling.schema.execution import executor_class
 from starling.schema.limits import Documents, OperationLimits
 from starling.schema.live_extensions import LiveEventExtensions
 from starling.schema.mutation import Mutation
@@ -51,10 +51,18 @@ class StarlingSchema(strawberry.Schema):
         )
 
 
-def build_schema(documents: Documents | None = None, extra_extensions: Sequence[type] = ()) -> StarlingSchema:
+def build_schema(
+    documents: Documents | None = None,
+    extra_extensions: Sequence[type] = (),
+    *,
+    compiled_execution: bool = True,
+    differential_check: bool = False,
+) -> StarlingSchema:
     """The schema; with ``documents`` (one API process's parse cache and limits), every
     operation is parsed, held to the limits and validated through them (``schema.limits``),
-    then charged to its viewer's query budget (``schema.budget``)."""
+    then charged to its viewer's query budget (``schema.budget``). ``compiled_execution``:
+    plain fields through compiled plans, checked against graphql-core with
+    ``differential_check`` (``schema.execution``)."""
     # OperationMetrics first: it sees the errors once ErrorCodes has coded them.
     extensions: list[Any] = [OperationMetrics, ErrorCodes]
     if documents is not None:
@@ -66,7 +74,7 @@ def build_schema(documents: Documents | None = None, extra_extensions: Sequence[
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        execution_context_class=StarlingExecutor,
+        execution_context_class=executor_class(compiled_execution, differential_check),
         extensions=extensions,
     )
 

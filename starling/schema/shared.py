@@ -52,6 +52,7 @@ import orjson
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    Executor,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -82,7 +83,7 @@ from starling.resolvers.limits import charge_cost
 from starling.resolvers.live import FELL_BEHIND, RECENT_TWEETS_REMEMBERED, FeedChange
 from starling.schema.budget import UNCOSTED_OPERATION
 from starling.schema.errors import classify
-from starling.schema.execution import StarlingExecutor
+from starling.schema.execution import GraphQLCoreExecutor
 from starling.schema.feed_events import feed_event
 from starling.schema.limits import Documents
 from starling.schema.types import Tweet
@@ -526,7 +527,7 @@ class _Group:
             context_value=ctx,
             variable_values=self.variables,
             operation_name=self.plan.operation_name,
-            executor_class=StarlingExecutor,
+            executor_class=feeds.executor_class,
         )
         if is_awaitable(outcome):
             outcome = await outcome
@@ -555,8 +556,14 @@ class _Group:
 class SharedFeeds:
     """The process's shared home feed groups (module doc); one per API process."""
 
-    def __init__(self, schema: GraphQLSchema, documents: Documents | None) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        documents: Documents | None,
+        executor_class: type[Executor] = GraphQLCoreExecutor,
+    ) -> None:
         self.schema = schema
+        self.executor_class = executor_class  # the schema's (compiled plans, when it has them)
         self._documents = documents
         self._plans: OrderedDict[tuple[str, str | None], SharedPlan | None] = OrderedDict()
         self._groups: dict[tuple[str, ...], _Group] = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypeVar
@@ -39,6 +39,7 @@ from starling.schema.connections import DEFAULT_PAGE_SIZE, Connection, connectio
 from starling.schema.lookahead import connection_node_fields
 from starling.schema.media import Media, media_of
 from starling.schema.node import Node
+from starling.schema.plans import sync_when_prefetched
 from starling.store.counters import Counts
 from starling.store.documents import CachedTweetDoc, CommentDoc, MediaRecord, UserDoc
 from starling.store.relations import RelationKind, Relations
@@ -292,24 +293,27 @@ class Tweet(Node):
         return await self._load(info, relation)
 
     @strawberry.field(graphql_type=User)
+    @sync_when_prefetched
     def author(self, info: Info) -> User | Awaitable[User]:
         return self._author(info)
 
     @strawberry.field(graphql_type=str, description="Share link: {PUBLIC_URL}/{handle}/status/{id}.")
+    @sync_when_prefetched
     def url(self, info: Info) -> str | Awaitable[str]:
-        author = self._author(info)
-        if isinstance(author, User):
-            return self._share_link(info, author)
-        return self._awaited_url(info, author)
+        doc = self._ready(AUTHOR)
+        if doc is NOT_LOADED:
+            return self._awaited_url(info)
+        return self._share_link(info, referenced_user(doc, self.author_id))
 
-    async def _awaited_url(self, info: Info, author: Awaitable[User]) -> str:
-        return self._share_link(info, await author)
+    async def _awaited_url(self, info: Info) -> str:
+        return self._share_link(info, await load_user(info, self.author_id))
 
     def _share_link(self, info: Info, author: User) -> str:
         base = info.context.services.settings.public_url.rstrip("/")
         return f"{base}/{author.handle}/status/{self.id}"
 
     @strawberry.field(description="Its images, in the order posted (a retweet: the original's).")
+    @sync_when_prefetched
     def media(self, info: Info) -> list[Media]:
         return media_of(info, self.media_records)
 
@@ -346,6 +350,7 @@ class Tweet(Node):
         return await shown_tweet(info, await relations.tweet_visible(info.context, loaded))
 
     @strawberry.field(graphql_type=int, description="Live quotes of it; on a retweet, the original's.")
+    @sync_when_prefetched
     def quote_count(self, info: Info) -> int | Awaitable[int]:
         return self._count(info, lambda counts: counts.quote)
 
@@ -360,14 +365,17 @@ class Tweet(Node):
         return await tweet_connection(info, await relations.visible_tweets(info.context, page, feed=False))
 
     @strawberry.field(graphql_type=int, description="Likes; on a retweet, the original's.")
+    @sync_when_prefetched
     def like_count(self, info: Info) -> int | Awaitable[int]:
         return self._count(info, lambda counts: counts.like)
 
     @strawberry.field(graphql_type=int, description="Comments; on a retweet, the original's.")
+    @sync_when_prefetched
     def comment_count(self, info: Info) -> int | Awaitable[int]:
         return self._count(info, lambda counts: counts.comment)
 
     @strawberry.field(graphql_type=int, description="Live retweets; on a retweet, the original's.")
+    @sync_when_prefetched
     def retweet_count(self, info: Info) -> int | Awaitable[int]:
         return self._count(info, lambda counts: counts.retweet)
 
@@ -375,6 +383,7 @@ class Tweet(Node):
         graphql_type=bool,
         description="Whether the viewer liked it (a retweet: the original); false when anonymous.",
     )
+    @sync_when_prefetched
     def viewer_has_liked(self, info: Info) -> bool | Awaitable[bool]:
         return self._viewer_did(info, VIEWER_LIKED)
 
@@ -382,6 +391,7 @@ class Tweet(Node):
         graphql_type=bool,
         description="Whether the viewer retweeted it (a retweet: the original); false when anonymous.",
     )
+    @sync_when_prefetched
     def viewer_has_retweeted(self, info: Info) -> bool | Awaitable[bool]:
         return self._viewer_did(info, VIEWER_RETWEETED)
 
@@ -389,6 +399,7 @@ class Tweet(Node):
         graphql_type=bool,
         description="Whether the viewer bookmarked it (a retweet: the original); false when anonymous.",
     )
+    @sync_when_prefetched
     def viewer_has_bookmarked(self, info: Info) -> bool | Awaitable[bool]:
         return self._viewer_did(info, VIEWER_BOOKMARKED)
 
@@ -485,7 +496,7 @@ PREFETCHED_BY: dict[str, Relation[Any]] = {
 }
 
 
-async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: set[str]) -> None:
+async def prefetch_tweets(info: Info, tweets: list[Tweet], fields: Set[str]) -> None:
     """Load, for all ``tweets`` at once, what the selected ``fields`` read: the same loaders
     the fields would call, so the same batches and round trips, one task instead of one per
     field and tweet."""

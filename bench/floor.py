@@ -93,7 +93,8 @@ async def floor_feed(request: Request) -> Response:
         remaining = await charge_cost(ctx, cost["requested"])  # what /graphql charges it
         if remaining is not None:
             cost["remaining"] = remaining
-        page = await feed.home_feed(ctx, first, None, feed.PageNeeds(counts=True, viewer_state=True))
+        needs = feed.PageNeeds(counts=True, viewer_state=True, authors=True)
+        page = await feed.home_feed(ctx, first, None, needs)
     except StarlingError as error:
         return _error(error)
     loaders = await ctx.loaders()

@@ -76,7 +76,8 @@ query Feed($first: Int) {
 """The benchmark's selection (bench/floor.py ``FEED_QUERY``) with ``viewerHasRetweeted``."""
 
 WARM_MONGO_BUDGET = 0
-WARM_REDIS_BUDGET = 3  # the first trip (token, budget, timeline), the page's tweets, authors
+# The first trip (token, budget, timeline), the page's tweets, then authors and retweets' originals.
+WARM_REDIS_BUDGET = 3
 
 
 async def test_a_warm_page_reads_redis_only_within_its_budget(api: Api) -> None:
@@ -132,6 +133,17 @@ async def engaged_reader(api: Api) -> Account:
         if position % 5 == 0:
             await comment(api, writers[1], tweet_id, f"comment on {position}")
     return reader
+
+
+async def test_a_warm_page_with_retweets_stays_within_the_budget(api: Api) -> None:
+    """Retweets show their originals' counts and the viewer's engagement with them: those
+    are read in the authors' round trip, so the budget holds."""
+    reader = await engaged_reader(api)
+    counts = {first: await measure(api, reader, WARM_BUDGET_FEED, first) for first in PAGE_SIZES}
+    assert_constant(counts)
+    for first, trips in counts.items():
+        assert trips.mongo == WARM_MONGO_BUDGET, (first, trips.mongo_commands)
+        assert trips.redis <= WARM_REDIS_BUDGET, (first, trips.redis)
 
 
 async def drop_counters(app: Starlette) -> None:

@@ -32,7 +32,7 @@ from starling.resolvers.follows import followed_ids
 from starling.resolvers.pagination import Page, after_position, check_first
 from starling.resolvers.relations import visible_tweets
 from starling.resolvers.retweets import drop_hidden_retweets
-from starling.store import celebrities, relations, viewer_engagement
+from starling.store import celebrities, relations, user_cache, viewer_engagement
 from starling.store.counters import Counters
 from starling.store.documents import CachedTweetDoc
 from starling.store.keys import Keys
@@ -309,6 +309,7 @@ class PageNeeds:
 
     counts: bool = False
     viewer_state: bool = False  # viewerHasLiked / viewerHasRetweeted
+    authors: bool = False
 
 
 async def hydrate_page(
@@ -320,8 +321,10 @@ async def hydrate_page(
 
     One Redis round trip reads the cached tweets, and what ``needs`` asks for each ID (its
     counts, the viewer's likes and retweets), into the request's loaders, so the page's
-    fields answer from them: a tweet's engagement is its own unless it is a retweet, whose
-    original's the loaders then read. Misses fall back to MongoDB and fill the caches."""
+    fields answer from them; a second reads what the first could not name
+    (``_prime_second_round``): the authors' profiles, and for retweets, whose engagement is
+    their original's, the originals with their counts and the viewer's engagement. Misses
+    fall back to MongoDB and fill the caches."""
     page = Page.from_rows([(tid, tid) for tid in ids], first)
     services = ctx.services
     loaders = await ctx.loaders()
@@ -344,8 +347,47 @@ async def hydrate_page(
         engaged = await answer_engagement(services, viewer_id, tweet_ids, answers)
         _prime(loaders.viewer_likes, tweet_ids, engaged[Engagement.LIKED])
         _prime(loaders.viewer_retweets, tweet_ids, engaged[Engagement.RETWEETED])
+    await _prime_second_round(ctx, [doc for doc in docs if doc is not None], needs, viewer_id)
     shown = await drop_hidden_retweets(ctx, page.hydrated(docs), collapse=True)
     return await visible_tweets(ctx, shown, feed=True)
+
+
+async def _prime_second_round(
+    ctx: RequestContext, docs: Sequence[CachedTweetDoc], needs: PageNeeds, viewer_id: int | None
+) -> None:
+    """One pipeline for the page's authors (``needs.authors``) and its retweets' originals:
+    their cached tweets and, as ``needs`` asks, their counts and the viewer's engagement,
+    primed into the loaders the fields and the retweet filters read."""
+    services = ctx.services
+    loaders = await ctx.loaders()
+    originals = list(dict.fromkeys(doc["retweet_of"] for doc in docs if doc.get("retweet_of") is not None))
+    authors = list(dict.fromkeys(doc["author_id"] for doc in docs)) if needs.authors else []
+    if not originals and not authors:
+        return
+    counters = Counters(services)
+    engaged = viewer_id is not None and bool(originals)
+    async with services.redis.pipeline(transaction=False) as pipe:
+        queue_tweet_reads(services, pipe, originals)
+        counted = counters.queue_read(pipe, originals) if needs.counts and originals else 0
+        if engaged:
+            assert viewer_id is not None
+            viewer_engagement.queue_read(services, pipe, viewer_id, originals)
+        user_cache.queue_read(services, pipe, authors)
+        replies = await pipe.execute()
+    blobs, replies = replies[: len(originals)], replies[len(originals) :]
+    counted_replies, replies = replies[:counted], replies[counted:]
+    profile_blobs = replies[1:] if engaged else replies
+    _prime(loaders.tweets, originals, await cached_tweets(services, originals, blobs))
+    if counted:
+        _prime(loaders.counts, originals, await counters.finish_read(originals, counted_replies))
+    if engaged:
+        assert viewer_id is not None
+        answers = viewer_engagement.parse_read(originals, replies[0])
+        found = await answer_engagement(services, viewer_id, originals, answers)
+        _prime(loaders.viewer_likes, originals, found[Engagement.LIKED])
+        _prime(loaders.viewer_retweets, originals, found[Engagement.RETWEETED])
+    if authors:
+        _prime(loaders.users, authors, await user_cache.load(services, authors, profile_blobs))
 
 
 def _prime(loader: DataLoader[int, V], keys: Sequence[int], values: Sequence[V]) -> None:

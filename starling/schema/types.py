@@ -520,7 +520,9 @@ def page_needs(info: Info) -> PageNeeds:
     resolver that reads it with them (``feed.hydrate_page``)."""
     selected = {PREFETCHED_BY[name] for name in connection_node_fields(info) if name in PREFETCHED_BY}
     return PageNeeds(
-        counts=COUNTS in selected, viewer_state=bool({VIEWER_LIKED, VIEWER_RETWEETED} & selected)
+        counts=COUNTS in selected,
+        viewer_state=bool({VIEWER_LIKED, VIEWER_RETWEETED} & selected),
+        authors=AUTHOR in selected,
     )
 
 

@@ -22,8 +22,10 @@ from starlette.applications import Starlette
 
 from bench import data, floor, server
 from starling.cli import build_app
+from starling.resolvers import accounts, follows
 from starling.store.monitoring import count_round_trips
 from starling.store.redis import PrivateRedisServer
+from starling.store.services import Services
 
 PAGE_SIZES = (10, 20, 50, 100)
 SPEC = data.Spec(users=40, follows_per_user=12, tweets=2000, retweets=40, likes=400, comments=100, seed=3)
@@ -66,38 +68,75 @@ async def _count(http: httpx.AsyncClient, token: str, first: int, use_floor: boo
     }
 
 
+async def _pages(http: httpx.AsyncClient, token: str) -> list[dict[str, Any]]:
+    rows = []
+    for first in PAGE_SIZES:
+        feed = await _count(http, token, first, use_floor=False)
+        bottom = await _count(http, token, first, use_floor=True)
+        rows.append({"first": first, "feed": feed, "floor": bottom})
+    return rows
+
+
+async def _reader_of_no_celebrity(services: Services, network: data.Network) -> str:
+    """A new user following the most prolific authors who are no celebrity, enough of them
+    to fill the largest page (the small network's users all follow one); their token."""
+    session = await accounts.sign_up(data._context(services), "probe_reader", data.PASSWORD, "Probe")
+    reader = data._context(services, session.token)
+    threshold = network.celebrity_followers
+    authors = [n for n, fans in enumerate(network.followers) if len(fans) <= threshold]
+    posted = {
+        n: await services.db.tweets.count_documents({"author_id": network.user_ids[n]}) for n in authors
+    }
+    total = 0
+    for author in sorted(authors, key=posted.__getitem__, reverse=True):
+        await follows.follow(reader, str(network.user_ids[author]))
+        total += posted[author]
+        if total > max(PAGE_SIZES) * 2:
+            break
+    return session.token
+
+
 async def round_trips() -> dict[str, Any]:
+    """Two readers whose feeds fill every page size: one who follows no celebrity, and the
+    network's reader with the longest timeline, who does (their pages merge the
+    celebrities' author lists: one more round trip, their names come with the first)."""
     async with _served() as (http, app):
         services = app.state.services
         network = await data.load(services, SPEC, log=lambda line: None)
-        # The reader with the longest timeline: every page size must fill up.
         lengths = [await services.redis.zcard(services.keys.home_timeline(uid)) for uid in network.user_ids]
-        token = network.tokens[lengths.index(max(lengths))]
-        rows = []
-        for first in PAGE_SIZES:
-            feed = await _count(http, token, first, use_floor=False)
-            bottom = await _count(http, token, first, use_floor=True)
-            rows.append({"first": first, "feed": feed, "floor": bottom})
+        celebrity_fan = network.tokens[lengths.index(max(lengths))]
+        rows = await _pages(http, await _reader_of_no_celebrity(services, network))
+        celebrity_rows = await _pages(http, celebrity_fan)
+    everything = rows + celebrity_rows
     constant = all(
-        len({(row[kind]["mongo"], row[kind]["redis"]) for row in rows}) == 1 for kind in ("feed", "floor")
+        len({(row[kind]["mongo"], row[kind]["redis"]) for row in pages}) == 1
+        for pages in (rows, celebrity_rows)
+        for kind in ("feed", "floor")
     )
     same = all(
         (row["feed"]["mongo"], row["feed"]["redis"]) == (row["floor"]["mongo"], row["floor"]["redis"])
-        for row in rows
+        for row in everything
     )
-    return {"pages": rows, "constant": constant, "feed_equals_floor": same, "network": network.summary()}
+    return {
+        "pages": rows,
+        "celebrity_pages": celebrity_rows,
+        "constant": constant,
+        "feed_equals_floor": same,
+        "network": network.summary(),
+    }
 
 
 def main(out: Path) -> dict[str, Any]:
     result = asyncio.run(round_trips())
     out.mkdir(parents=True, exist_ok=True)
     (out / "round_trips.json").write_text(json.dumps(result, indent=2) + "\n")
-    for row in result["pages"]:
-        feed, bottom = row["feed"], row["floor"]
-        print(
-            f"  first={row['first']:<3} edges={feed['edges']:<3}"
-            f" feed: mongo {feed['mongo']} redis {feed['redis']}"
-            f"   floor: mongo {bottom['mongo']} redis {bottom['redis']}"
-        )
+    for reader, pages in (("no celebrity", result["pages"]), ("celebrities", result["celebrity_pages"])):
+        for row in pages:
+            feed, bottom = row["feed"], row["floor"]
+            print(
+                f"  {reader:<12} first={row['first']:<3} edges={feed['edges']:<3}"
+                f" feed: mongo {feed['mongo']} redis {feed['redis']}"
+                f"   floor: mongo {bottom['mongo']} redis {bottom['redis']}"
+            )
     print(f"  constant: {result['constant']}; feed and floor alike: {result['feed_equals_floor']}")
     return result

@@ -99,7 +99,7 @@ async def _reader_of_no_celebrity(services: Services, network: data.Network) -> 
 async def round_trips() -> dict[str, Any]:
     """Two readers whose feeds fill every page size: one who follows no celebrity, and the
     network's reader with the longest timeline, who does (their pages merge the
-    celebrities' author lists: one more round trip, their names come with the first)."""
+    celebrities' author lists, which the warming read lets the first round trip read)."""
     async with _served() as (http, app):
         services = app.state.services
         network = await data.load(services, SPEC, log=lambda line: None)

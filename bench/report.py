@@ -465,7 +465,8 @@ def _round_trips(trips: dict[str, Any]) -> list[str]:
         "In-process (`bench/probe.py`): the benchmark query, after one warming read, counted by "
         "`store.monitoring.count_round_trips` (a MongoDB command, or a Redis round trip: a pipeline is one), "
         "for a reader who follows no celebrity and for one who does (whose page also merges the "
-        "celebrities' author lists, named by the first round trip's reply: one more).",
+        "celebrities' author lists, read with the first round trip when the process remembers which "
+        "ones the reader's last page merged, as after the warming read).",
         "",
         *_table(
             [

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Followees a timeline rebuild reads (the most recently active first).",
     )
+    followed_celebrity_hints: int = Field(
+        default=10_000,
+        ge=0,
+        description="Readers whose followed celebrities one process remembers from their last feed "
+        "page, so their author lists are read with the next page's first round trip (0: off).",
+    )
     rebuild_concurrency_max: int = Field(
         default=16,
         ge=1,

@@ -182,8 +182,10 @@ async def home_feed(
     services = ctx.services
     first = check_first(first, services.settings.page_size_max)
     before = after_position(after)
-    planned = ctx.first_trip.take(_plan_name(before, first + 1), viewer.user_id)
-    ids, found = await feed_ids(services, viewer.user_id, before, first + 1, planned)
+    name = _plan_name(before, first + 1)
+    planned = ctx.first_trip.take(name, viewer.user_id)
+    hinted = ctx.first_trip.noted(name, ()) if planned is not None else ()
+    ids, found = await feed_ids(services, viewer.user_id, before, first + 1, planned, hinted)
     ctx.know_relations(found)
     return await hydrate_page(ctx, ids, first, needs or PageNeeds())
 
@@ -196,11 +198,14 @@ def plan_home_feed(ctx: RequestContext, first: int | None, after: str | None) ->
         before = after_position(after)
     except StarlingError:
         return
-    services = ctx.services
-    ctx.first_trip.plan(
-        _plan_name(before, count),
-        lambda pipe, reader_id: queue_page_plan(services, pipe, reader_id, before, count),
-    )
+    services, name = ctx.services, _plan_name(before, count)
+
+    def queue(pipe: DataPipeline, reader_id: int) -> int:
+        hinted = services.followed_hints.get(reader_id) or ()
+        ctx.first_trip.note(name, hinted)
+        return queue_page_plan(services, pipe, reader_id, before, count, hinted)
+
+    ctx.first_trip.plan(name, queue)
 
 
 def _plan_name(before: int | None, count: int) -> str:
@@ -208,7 +213,12 @@ def _plan_name(before: int | None, count: int) -> str:
 
 
 def queue_page_plan(
-    services: Services, pipe: DataPipeline, reader_id: int, before: int | None, count: int
+    services: Services,
+    pipe: DataPipeline,
+    reader_id: int,
+    before: int | None,
+    count: int,
+    hinted: Sequence[int] = (),
 ) -> int:
     """Queue every read a feed page needs before it knows its IDs, the one place they are
     listed: the timeline's page, whether it is built, its TTL renewal, the followed
@@ -223,44 +233,54 @@ def queue_page_plan(
     timelines.queue_touch(pipe, key)
     celebrities.queue_read_followed(services, pipe, reader_id)
     relations.queue_read(services, pipe, reader_id)
+    _queue_author_pages(services, pipe, hinted, before, count)  # last: ``feed_ids`` splits them off
     return len(pipe) - queued_before
 
 
+def _queue_author_pages(
+    services: Services, pipe: DataPipeline, authors: Sequence[int], before: int | None, count: int
+) -> None:
+    """Queue the same page of each author's list and its built marker (two replies each)."""
+    for author in authors:
+        key = services.keys.author_tweets(author)
+        services.timelines.queue_page(pipe, key, before, count)
+        services.timelines.queue_is_built(pipe, key)
+
+
 async def feed_ids(
-    services: Services, reader_id: int, before: int | None, count: int, planned: Sequence[Any] | None = None
-) -> tuple[list[int], Relations]:
-    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first, and the
-    reader's blocks and mutes; ``planned``: the replies of ``queue_page_plan`` when the
-    first round trip read them."""
-    if planned is None:
-        async with services.redis.pipeline(transaction=False) as pipe:
-            queue_page_plan(services, pipe, reader_id, before, count)
-            planned = await pipe.execute()
-    page, sentinel, _, followed_raw, epoch, *relation_sets = planned
-    found = await relations.relations_from(services, reader_id, relation_sets)
-    return await _merged_ids(services, reader_id, before, count, page, sentinel, followed_raw, epoch), found
-
-
-async def _merged_ids(
     services: Services,
     reader_id: int,
     before: int | None,
     count: int,
-    page: Sequence[bytes],
-    sentinel: float | None,
-    followed_raw: Iterable[bytes],
-    epoch: bytes | None,
-) -> list[int]:
-    """The timeline's page (rebuilt when lost) merged with the followed celebrities'."""
+    planned: Sequence[Any] | None = None,
+    hinted: Sequence[int] = (),
+) -> tuple[list[int], Relations]:
+    """Up to ``count`` IDs of the reader's feed older than ``before``, newest first, and the
+    reader's blocks and mutes; ``planned``: the replies of ``queue_page_plan`` when the
+    first round trip read them, with the author lists of the celebrities ``hinted`` (what
+    the reader's last page merged, ``Services.followed_hints``)."""
+    if planned is None:
+        hinted = services.followed_hints.get(reader_id) or ()
+        async with services.redis.pipeline(transaction=False) as pipe:
+            queue_page_plan(services, pipe, reader_id, before, count, hinted)
+            planned = await pipe.execute()
+    split = len(planned) - 2 * len(hinted)
+    page, sentinel, _, followed_raw, epoch, *relation_sets = planned[:split]
+    found = await relations.relations_from(services, reader_id, relation_sets)
     own = decode_members(page)[0]
     graph: FollowGraph | None = None
     if not is_built(sentinel):
         graph = await follow_graph(services, reader_id)
         own = _page_of(await rebuild_timeline(services, reader_id, graph), before, count)
     followed = await followed_or_rebuilt(services, reader_id, followed_raw, epoch, graph)
+    services.followed_hints.put(reader_id, tuple(followed), 1)
     if not followed:
-        return own
-    return merge_newest_first([own, *await _author_pages(services, followed, before, count)], count)
+        return own, found
+    if list(hinted) == followed:  # the guess was right: the lists came with the first trip
+        pages = await _author_pages_from(services, followed, planned[split:], before, count)
+    else:
+        pages = await _author_pages(services, followed, before, count)
+    return merge_newest_first([own, *pages], count), found
 
 
 async def followed_or_rebuilt(
@@ -284,13 +304,16 @@ async def _author_pages(
     services: Services, authors: Sequence[int], before: int | None, count: int
 ) -> list[list[int]]:
     """The same page of each author's list, in one pipeline; lost lists are rebuilt."""
-    timelines = services.timelines
     async with services.redis.pipeline(transaction=False) as pipe:
-        for author in authors:
-            key = services.keys.author_tweets(author)
-            timelines.queue_page(pipe, key, before, count)
-            timelines.queue_is_built(pipe, key)
+        _queue_author_pages(services, pipe, authors, before, count)
         replies = await pipe.execute()
+    return await _author_pages_from(services, authors, replies, before, count)
+
+
+async def _author_pages_from(
+    services: Services, authors: Sequence[int], replies: Sequence[Any], before: int | None, count: int
+) -> list[list[int]]:
+    """The pages of ``_queue_author_pages``'s replies; lost lists are rebuilt."""
     pages: list[list[int]] = []
     lost: list[int] = []
     for author, page, sentinel in zip(authors, replies[::2], replies[1::2], strict=True):

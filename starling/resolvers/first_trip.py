@@ -24,6 +24,7 @@ class FirstTrip:
         self._planned: dict[str, QueueReads] = {}
         self._queued: list[tuple[str, int]] = []
         self._replies: dict[str, list[Any]] = {}
+        self._notes: dict[str, Any] = {}
         self._viewer_id: int | None = None
 
     def plan(self, name: str, queue: QueueReads) -> None:
@@ -42,6 +43,14 @@ class FirstTrip:
             self._replies[name] = replies[start : start + count]
             start += count
         self._queued = []
+
+    def note(self, name: str, value: Any) -> None:
+        """What the planner of ``name`` chose while queuing (a guess the replies answer),
+        for the resolver that takes them (``noted``)."""
+        self._notes[name] = value
+
+    def noted(self, name: str, default: Any = None) -> Any:
+        return self._notes.pop(name, default)
 
     def take(self, name: str, viewer_id: int) -> list[Any] | None:
         """The replies to the reads planned as ``name`` for ``viewer_id``, once; None when

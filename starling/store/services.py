@@ -15,6 +15,7 @@ from arq import ArqRedis
 from redis.asyncio import Redis
 
 from starling.config import ConfigError, Settings
+from starling.lru import BoundedLRU
 from starling.store.ids import MAX_WORKER, SnowflakeGenerator
 from starling.store.keys import Keys
 from starling.store.media import MediaStore, open_media_store
@@ -47,6 +48,9 @@ class Services:
     timelines: Timelines
     media: MediaStore
     """Object storage for media (``MEDIA_STORE``)."""
+    followed_hints: BoundedLRU[int, tuple[int, ...]]
+    """Reader -> the celebrities their last feed page merged (``followed_celebrity_hints``): the
+    next page reads those authors' lists speculatively in its first round trip."""
     rebuild_slots: asyncio.Semaphore
     """Timeline rebuilds this process runs at once (``rebuild_concurrency_max``): after a
     Redis flush every reader rebuilds, and this bounds what they ask of MongoDB at a time."""
@@ -101,6 +105,9 @@ class Services:
                 ttl_seconds=settings.timeline_ttl_seconds,
             ),
             media=open_media_store(settings),
+            followed_hints=BoundedLRU(
+                settings.followed_celebrity_hints, settings.followed_celebrity_hints, 1
+            ),
             rebuild_slots=asyncio.Semaphore(settings.rebuild_concurrency_max),
         )
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import RedisError
-
 from starling.loaders.measured import MeasuredLoader
 from starling.store import read_through, user_cache
 from starling.store.documents import CachedTweetDoc, Document, UserDoc, decode_tweet, encode_tweet
 from starling.store.mongo_api import MongoCollection, Projection
-from starling.store.redis import DataPipeline, get_many
+from starling.store.redis import DataPipeline
 from starling.store.services import Services
 from starling.store.tweets import LIVE
 
@@ -46,12 +44,9 @@ class UserLoader(MeasuredLoader[int, UserDoc | None]):
 
     async def load_batch(self, keys: Sequence[int]) -> list[UserDoc | None]:
         services = self._services
-        try:
-            async with services.redis.pipeline(transaction=False) as pipe:
-                user_cache.queue_read(services, pipe, keys)
-                blobs = await pipe.execute()
-        except (RedisError, OSError):  # Redis unreachable: MongoDB answers (the fill fails quietly)
-            blobs = [None] * len(keys)
+        blobs = await read_through.read_blobs(
+            services.redis, [services.keys.user_profile(key) for key in keys]
+        )
         return await user_cache.load(services, keys, blobs)
 
 
@@ -65,11 +60,9 @@ class TweetLoader(MeasuredLoader[int, CachedTweetDoc | None]):
         self._services = services
 
     async def load_batch(self, keys: Sequence[int]) -> list[CachedTweetDoc | None]:
-        try:
-            blobs = await get_many(self._services.redis, [self._services.keys.tweet(key) for key in keys])
-        except (RedisError, OSError):  # the fill fails quietly (``read_through``)
-            blobs = [None] * len(keys)
-        return await cached_tweets(self._services, keys, blobs)
+        services = self._services
+        blobs = await read_through.read_blobs(services.redis, [services.keys.tweet(key) for key in keys])
+        return await cached_tweets(services, keys, blobs)
 
 
 def queue_tweet_reads(services: Services, pipe: DataPipeline, tweet_ids: Sequence[int]) -> None:

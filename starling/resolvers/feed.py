@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
+from starling.loaders import Loaders
 from starling.loaders.documents import cached_tweets, queue_tweet_reads
 from starling.loaders.engagement import answer_engagement
 from starling.resolvers.context import RequestContext
@@ -349,68 +350,80 @@ async def hydrate_page(
     their original's, the originals with their counts and the viewer's engagement. Misses
     fall back to MongoDB and fill the caches."""
     page = Page.from_rows([(tid, tid) for tid in ids], first)
-    services = ctx.services
-    loaders = await ctx.loaders()
     viewer_id = await ctx.viewer_id() if needs.viewer_state else None
-    tweet_ids = list(page.items)
-    counters = Counters(services)
-    async with services.redis.pipeline(transaction=False) as pipe:
-        queue_tweet_reads(services, pipe, tweet_ids)
-        counted = counters.queue_read(pipe, tweet_ids) if needs.counts else 0
-        if viewer_id is not None:
-            viewer_engagement.queue_read(services, pipe, viewer_id, tweet_ids)
+    first_round = _TweetReads(ctx.services, list(page.items), needs.counts, viewer_id)
+    async with ctx.services.redis.pipeline(transaction=False) as pipe:
+        first_round.queue(pipe)
         replies = await pipe.execute()
-    blobs, rest = replies[: len(tweet_ids)], replies[len(tweet_ids) :]
-    docs = await cached_tweets(services, tweet_ids, blobs)
-    _prime(loaders.tweets, tweet_ids, docs)
-    if needs.counts:
-        _prime(loaders.counts, tweet_ids, await counters.finish_read(tweet_ids, rest[:counted]))
-    if viewer_id is not None:
-        answers = viewer_engagement.parse_read(tweet_ids, rest[counted])
-        engaged = await answer_engagement(services, viewer_id, tweet_ids, answers)
-        _prime(loaders.viewer_likes, tweet_ids, engaged[Engagement.LIKED])
-        _prime(loaders.viewer_retweets, tweet_ids, engaged[Engagement.RETWEETED])
+    docs = await first_round.prime(await ctx.loaders(), replies)
     await _prime_second_round(ctx, [doc for doc in docs if doc is not None], needs, viewer_id)
     shown = await drop_hidden_retweets(ctx, page.hydrated(docs), collapse=True)
     return await visible_tweets(ctx, shown, feed=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _TweetReads:
+    """The cached tweets of ``tweet_ids`` and, when asked, their counts and the viewer's
+    likes and retweets: queued on a caller's pipeline, then primed into the request's
+    loaders from its replies (misses fall back to MongoDB and fill the caches)."""
+
+    services: Services
+    tweet_ids: list[int]
+    counts: bool
+    viewer_id: int | None
+
+    def queue(self, pipe: DataPipeline) -> int:
+        """Queue the reads; returns how many replies they take."""
+        if not self.tweet_ids:
+            return 0
+        queued_before = len(pipe)
+        queue_tweet_reads(self.services, pipe, self.tweet_ids)
+        if self.counts:
+            Counters(self.services).queue_read(pipe, self.tweet_ids)
+        if self.viewer_id is not None:
+            viewer_engagement.queue_read(self.services, pipe, self.viewer_id, self.tweet_ids)
+        return len(pipe) - queued_before
+
+    async def prime(self, loaders: Loaders, replies: Sequence[Any]) -> list[CachedTweetDoc | None]:
+        """Prime the loaders from the replies of ``queue``; the tweets, in order."""
+        services, tweet_ids = self.services, self.tweet_ids
+        if not tweet_ids:
+            return []
+        blobs, rest = replies[: len(tweet_ids)], replies[len(tweet_ids) :]
+        docs = await cached_tweets(services, tweet_ids, blobs)
+        _prime(loaders.tweets, tweet_ids, docs)
+        if self.counts:
+            counters = Counters(services)
+            counted = len(rest) - (self.viewer_id is not None)
+            _prime(loaders.counts, tweet_ids, await counters.finish_read(tweet_ids, rest[:counted]))
+        if self.viewer_id is not None:
+            answers = viewer_engagement.parse_read(tweet_ids, rest[-1])
+            engaged = await answer_engagement(services, self.viewer_id, tweet_ids, answers)
+            _prime(loaders.viewer_likes, tweet_ids, engaged[Engagement.LIKED])
+            _prime(loaders.viewer_retweets, tweet_ids, engaged[Engagement.RETWEETED])
+        return docs
+
+
 async def _prime_second_round(
     ctx: RequestContext, docs: Sequence[CachedTweetDoc], needs: PageNeeds, viewer_id: int | None
 ) -> None:
-    """One pipeline for the page's authors (``needs.authors``) and its retweets' originals:
-    their cached tweets and, as ``needs`` asks, their counts and the viewer's engagement,
-    primed into the loaders the fields and the retweet filters read."""
+    """One pipeline for the page's authors (``needs.authors``) and its retweets' originals
+    (``_TweetReads``: a retweet shows its original's engagement), primed into the loaders
+    the fields and the retweet filters read."""
     services = ctx.services
-    loaders = await ctx.loaders()
     originals = list(dict.fromkeys(doc["retweet_of"] for doc in docs if doc.get("retweet_of") is not None))
     authors = list(dict.fromkeys(doc["author_id"] for doc in docs)) if needs.authors else []
     if not originals and not authors:
         return
-    counters = Counters(services)
-    engaged = viewer_id is not None and bool(originals)
+    original_reads = _TweetReads(services, originals, needs.counts, viewer_id)
     async with services.redis.pipeline(transaction=False) as pipe:
-        queue_tweet_reads(services, pipe, originals)
-        counted = counters.queue_read(pipe, originals) if needs.counts and originals else 0
-        if engaged:
-            assert viewer_id is not None
-            viewer_engagement.queue_read(services, pipe, viewer_id, originals)
+        queued = original_reads.queue(pipe)
         user_cache.queue_read(services, pipe, authors)
         replies = await pipe.execute()
-    blobs, replies = replies[: len(originals)], replies[len(originals) :]
-    counted_replies, replies = replies[:counted], replies[counted:]
-    profile_blobs = replies[1:] if engaged else replies
-    _prime(loaders.tweets, originals, await cached_tweets(services, originals, blobs))
-    if counted:
-        _prime(loaders.counts, originals, await counters.finish_read(originals, counted_replies))
-    if engaged:
-        assert viewer_id is not None
-        answers = viewer_engagement.parse_read(originals, replies[0])
-        found = await answer_engagement(services, viewer_id, originals, answers)
-        _prime(loaders.viewer_likes, originals, found[Engagement.LIKED])
-        _prime(loaders.viewer_retweets, originals, found[Engagement.RETWEETED])
+    loaders = await ctx.loaders()
+    await original_reads.prime(loaders, replies[:queued])
     if authors:
-        _prime(loaders.users, authors, await user_cache.load(services, authors, profile_blobs))
+        _prime(loaders.users, authors, await user_cache.load(services, authors, replies[queued:]))
 
 
 def _prime(loader: DataLoader[int, V], keys: Sequence[int], values: Sequence[V]) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from redis.exceptions import RedisError
+
 from starling.store.degrade import best_effort
-from starling.store.redis import DataPipeline, DataRedis
+from starling.store.redis import DataPipeline, DataRedis, get_many
 
 D = TypeVar("D", bound=Mapping[str, Any])
 
@@ -17,6 +19,15 @@ def queue_reads(pipe: DataPipeline, keys: Sequence[str]) -> None:
     """Queue one ``GET`` per blob (one round trip per node with the caller's other reads)."""
     for key in keys:
         pipe.get(key)
+
+
+async def read_blobs(redis: DataRedis, keys: Sequence[str]) -> list[bytes | None]:
+    """The blobs of ``keys`` in one round trip per node (``get_many``); all misses when
+    Redis is unreachable, so that MongoDB answers (and ``fill``'s write-back fails quietly)."""
+    try:
+        return await get_many(redis, keys)
+    except (RedisError, OSError):
+        return [None] * len(keys)
 
 
 async def fill(
